@@ -1,0 +1,15 @@
+"""User-facing errors: each message names the item that is wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class MusiclustError(ValueError):
+    """A problem with the user's data or configuration (not a bug in musiclust)."""
+
+
+class ConfigError(MusiclustError):
+    """An option or combination of options that cannot work."""
+
+
+class DataError(MusiclustError):
+    """A dataset-level problem: missing path, missing column, too few usable items."""

@@ -1,0 +1,149 @@
+"""Feature sets, the extractor contract and the on-disk feature cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from musiclust.io import write_csv, write_json
+
+log = logging.getLogger(__name__)
+
+#: bump when the numbers an extractor produces change, so stale cache entries are not reused
+FEATURE_VERSION = 1
+
+SKIP_COLUMNS = ["id", "stage", "reason"]
+
+
+@dataclass
+class FeatureSet:
+    """Feature values aligned with song ids; items that could not be featurised are in ``skipped``."""
+
+    values: np.ndarray
+    ids: np.ndarray
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIP_COLUMNS))
+
+    def __post_init__(self) -> None:
+        self.ids = np.asarray(self.ids).astype(str)
+        if len(self.values) != len(self.ids):
+            raise ValueError(f"{len(self.values)} feature rows but {len(self.ids)} ids")
+
+    @property
+    def kind(self) -> str:
+        """``vector`` for (N, D) features, ``map`` for (N, C, F, T) time-frequency maps."""
+        return "vector" if self.values.ndim == 2 else "map"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape[1:])
+
+
+def skip_frame(rows: list[tuple[str, str]], stage: str) -> pd.DataFrame:
+    return pd.DataFrame([(i, stage, r) for i, r in rows], columns=SKIP_COLUMNS)
+
+
+class FeatureExtractor:
+    """Turns a manifest into a :class:`FeatureSet`. Subclasses set ``name`` and implement ``compute``.
+
+    Constructor keyword arguments are the extractor's parameters: they form the cache key, except
+    those listed in ``runtime_params`` (how the work is done, not what it produces).
+    """
+
+    name = "feature"
+    required_columns: tuple[str, ...] = ()
+    runtime_params: tuple[str, ...] = ("n_jobs",)
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def cache_config(self) -> dict[str, Any]:
+        keep = {k: v for k, v in self.params.items() if k not in self.runtime_params}
+        return {"name": self.name, "class": type(self).__qualname__, "version": FEATURE_VERSION, **keep}
+
+    def check_manifest(self, manifest: pd.DataFrame) -> None:
+        from musiclust.data.manifest import require_columns
+
+        require_columns(
+            manifest,
+            list(self.required_columns),
+            needed_by=f"feature={self.name}",
+            fix="Choose a feature that matches your data (e.g. feature=lyrics_tfidf for lyrics-only data) "
+            "or map the column with dataset.<col>_col=...",
+        )
+
+    def compute(self, manifest: pd.DataFrame) -> FeatureSet:
+        raise NotImplementedError
+
+
+class FeatureCache:
+    """Directory of computed features keyed by hash(dataset fingerprint, feature config).
+
+    Values are stored as ``.npy`` and loaded memory-mapped; every entry is written to a temporary
+    folder and renamed into place, so concurrent sweep jobs never read half-written entries.
+    """
+
+    def __init__(self, root: str | os.PathLike, enabled: bool = True) -> None:
+        self.root = Path(root)
+        self.enabled = enabled
+
+    @staticmethod
+    def key(dataset_fingerprint: str, config: dict[str, Any]) -> str:
+        blob = json.dumps({"dataset": dataset_fingerprint, "feature": config}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    def path_for(self, name: str, key: str) -> Path:
+        return self.root / f"{name}-{key}"
+
+    def load(self, name: str, key: str) -> FeatureSet | None:
+        entry = self.path_for(name, key)
+        if not self.enabled or not (entry / "meta.json").exists():
+            return None
+        values = np.load(entry / "values.npy", mmap_mode="r")
+        ids = np.load(entry / "ids.npy", allow_pickle=False)
+        skipped = pd.read_csv(entry / "skipped.csv", dtype=str).fillna("")
+        return FeatureSet(values=values, ids=ids, skipped=skipped)
+
+    def store(self, name: str, key: str, features: FeatureSet, config: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.path_for(name, key)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{final.name}."))
+        try:
+            np.save(tmp / "values.npy", np.ascontiguousarray(features.values))
+            np.save(tmp / "ids.npy", features.ids.astype(str))
+            write_csv(features.skipped, tmp / "skipped.csv")
+            write_json({"config": config, "shape": list(features.values.shape)}, tmp / "meta.json")
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "meta.json").exists():
+                raise
+            # another job stored the same entry first; theirs is identical
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_or_compute(
+    extractor: FeatureExtractor, manifest: pd.DataFrame, fingerprint: str, cache: FeatureCache
+) -> tuple[FeatureSet, bool]:
+    """Return the features for ``manifest`` and whether they came from the cache."""
+    extractor.check_manifest(manifest)
+    config = extractor.cache_config()
+    key = FeatureCache.key(fingerprint, config)
+    cached = cache.load(extractor.name, key)
+    if cached is not None:
+        log.info("Features %s: loaded from cache %s", extractor.name, cache.path_for(extractor.name, key))
+        return cached, True
+    features = extractor.compute(manifest)
+    cache.store(extractor.name, key, features, config)
+    return features, False

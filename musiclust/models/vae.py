@@ -1,0 +1,147 @@
+"""VAE family: VAE, β-VAE (``beta``), CVAE (``cond_col`` one-hot into encoder and decoder) and AE."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from musiclust.models.backbones import Backbone
+from musiclust.models.base import EmbeddingModel
+
+log = logging.getLogger(__name__)
+
+
+class VAE(EmbeddingModel):
+    """Gaussian VAE with a backbone encoder/decoder; the embedding is the posterior mean.
+
+    Loss per song: sum-of-squares reconstruction + beta · warm-up(epoch) · KL(q(z|x) || N(0, I)).
+    Posterior collapse is monitored every epoch: per-dimension KL and the number of active
+    dimensions (variance of the posterior mean over songs above ``active_threshold``).
+    """
+
+    reconstructs = True
+    variational = True
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        backbone: Backbone,
+        latent_dim: int = 16,
+        beta: float = 1.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        kl_warmup_epochs: int = 0,
+        n_conditions: int = 0,
+        cond_col: str | None = None,
+        active_threshold: float = 0.01,
+        **_: Any,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["backbone", "_"])
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.latent_dim, self.beta, self.lr = int(latent_dim), float(beta), float(lr)
+        self.weight_decay, self.kl_warmup_epochs = float(weight_decay), int(kl_warmup_epochs)
+        self.n_conditions, self.active_threshold = int(n_conditions), float(active_threshold)
+        self.encoder, hidden = backbone.build_encoder(self.input_shape)
+        self.to_mu = nn.Linear(hidden + self.n_conditions, self.latent_dim)
+        self.to_logvar = nn.Linear(hidden + self.n_conditions, self.latent_dim) if self.variational else None
+        self.decoder = backbone.build_decoder(self.latent_dim + self.n_conditions, self.input_shape)
+        self._epoch_stats: dict[str, torch.Tensor] = {}
+        self.last_epoch_summary: dict[str, Any] = {}
+
+    # -- forward ---------------------------------------------------------------------------------------
+    def _with_cond(self, h: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([h, batch["cond"].to(h.dtype)], dim=1) if self.n_conditions else h
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self._with_cond(self.encoder(batch["x"]), batch)
+        logvar = self.to_logvar(h).clamp(-10.0, 10.0) if self.to_logvar is not None else None
+        return self.to_mu(h), logvar
+
+    def decode(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.decoder(self._with_cond(z, batch))
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encode(batch)[0]
+
+    def reconstruct(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.decode(self.embed(batch), batch)
+
+    # -- training --------------------------------------------------------------------------------------
+    def kl_weight(self) -> float:
+        if self.kl_warmup_epochs <= 0:
+            return self.beta
+        return self.beta * min(1.0, (self.current_epoch + 1) / self.kl_warmup_epochs)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x = batch["x"]
+        mu, logvar = self.encode(batch)
+        if logvar is not None:
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        else:
+            z, kl_per_dim = mu, torch.zeros_like(mu)
+        recon = self.decode(z, batch)
+        recon_loss = (recon - x).pow(2).flatten(1).sum(dim=1).mean()
+        kl = kl_per_dim.sum(dim=1).mean()
+        loss = recon_loss + self.kl_weight() * kl
+        size = x.shape[0]
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train/recon", recon_loss, on_step=False, on_epoch=True, batch_size=size)
+        if self.variational:
+            self.log("train/kl", kl, on_step=False, on_epoch=True, batch_size=size)
+        self._accumulate(mu.detach(), kl_per_dim.detach())
+        return loss
+
+    def _accumulate(self, mu: torch.Tensor, kl_per_dim: torch.Tensor) -> None:
+        stats = self._epoch_stats
+        for name, value in (("n", torch.tensor(float(mu.shape[0]), device=mu.device)), ("mu", mu.sum(0)),
+                            ("mu2", mu.pow(2).sum(0)), ("kl", kl_per_dim.sum(0))):
+            stats[name] = stats[name] + value if name in stats else value
+
+    def on_train_epoch_end(self) -> None:
+        stats, self._epoch_stats = self._epoch_stats, {}
+        if not stats:
+            return
+        n = stats["n"]
+        variance = stats["mu2"] / n - (stats["mu"] / n).pow(2)
+        kl_per_dim = stats["kl"] / n
+        active = int((variance > self.active_threshold).sum())
+        self.log("train/active_dims", float(active), on_epoch=True)
+        if self.variational:
+            # straight to the loggers: one row per epoch, without Lightning's per-key reduction machinery
+            per_dim = {f"kl_dim/{i:02d}": value for i, value in enumerate(kl_per_dim.tolist())}
+            for logger in self.loggers:
+                logger.log_metrics(per_dim, step=self.global_step)
+        self.last_epoch_summary = {
+            "active_dims_train": active,
+            "kl_per_dim": ";".join(f"{v:.3f}" for v in kl_per_dim.tolist()) if self.variational else "",
+        }
+        if active == 0:
+            log.warning(
+                "Posterior collapse: 0 of %d latent dims active at epoch %d (beta=%s). "
+                "Try a smaller beta, model.kl_warmup_epochs=20, or a smaller latent_dim.",
+                self.latent_dim, self.current_epoch, self.beta,
+            )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def summary_metrics(self) -> dict[str, Any]:
+        logged = self.trainer.callback_metrics if self._trainer is not None else {}
+        out = {k.split("/")[-1]: float(v) for k, v in logged.items() if k.startswith("train/")}
+        out.pop("active_dims", None)
+        out.update(self.last_epoch_summary)
+        return out
+
+
+class AutoEncoder(VAE):
+    """The same network as the VAE, deterministic: no sampling, no KL term."""
+
+    variational = False
+
+    def kl_weight(self) -> float:
+        return 0.0

@@ -1,0 +1,198 @@
+"""One path for every experiment: data → features → model → embeddings → clusters → metrics → outputs."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from musiclust.callbacks.base import ResultCallback, RunResult
+from musiclust.cluster import check_k, fit_predict, requested_clusters
+from musiclust.data.datamodule import ArrayDataModule
+from musiclust.data.manifest import ID, dataset_fingerprint
+from musiclust.errors import ConfigError, DataError
+from musiclust.evaluate import evaluate, external_metrics
+from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
+from musiclust.io import write_csv
+from musiclust.preprocess import Standardizer, one_hot
+
+log = logging.getLogger(__name__)
+
+SKIPPED_FILE = "skipped.csv"
+
+
+def quiet_libraries() -> None:
+    """Silence known-harmless library noise (not errors): tips, worker-count hints, torch deprecations."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("pytorch_lightning.accelerators.cuda").setLevel(logging.WARNING)
+    for pattern in (
+        ".*does not have many workers.*", ".*LeafSpec.*", ".*configure_optimizers.*returned.*None.*",
+        ".*log_every_n_steps.*", ".*GPU available but not used.*", ".*n_jobs value 1 overridden.*",
+        ".*`training_step` returned `None`.*", ".*Checkpoint directory.*exists and is not empty.*",
+        ".*Experiment logs directory.*exists and is not empty.*",
+    ):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+#: keys of our own config groups that describe the option rather than configure the object
+METADATA_KEYS = ("name", "uses_backbone")
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """Instantiate a musiclust config-group node without its metadata keys (``name``, ...)."""
+    params = OmegaConf.to_container(node, resolve=True)
+    for key in METADATA_KEYS:
+        params.pop(key, None)
+    return instantiate(params, **kwargs, _convert_="all")
+
+
+def resolve_k(k: Any, manifest: pd.DataFrame, label_col: str | None) -> int | None:
+    """``k=auto`` means the number of distinct values of ``label_col``."""
+    if k is None or str(k) != "auto":
+        return None if k is None else int(k)
+    if not label_col:
+        raise ConfigError("k=auto needs a label_col to count classes. Set k=<number> or label_col=<column>.")
+    return int(manifest[label_col].nunique())
+
+
+def check_label_col(manifest: pd.DataFrame, label_col: str | None) -> None:
+    if label_col and label_col not in manifest.columns:
+        raise DataError(
+            f"label_col={label_col!r} is not a column of the dataset (columns: {', '.join(manifest.columns)}). "
+            "Set label_col=<one of those> or label_col=null for unsupervised metrics only."
+        )
+
+
+def align(manifest: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
+    """Manifest rows in feature order (features may have skipped items)."""
+    return manifest.set_index(ID).loc[features.ids].reset_index()
+
+
+def handle_skips(
+    skipped: pd.DataFrame, n_total: int, run_dir: Path, max_skip_fraction: float, k: int | None
+) -> None:
+    """Write ``skipped.csv`` and stop only when too much is missing to trust the results."""
+    if skipped.empty:
+        return
+    write_csv(skipped, run_dir / SKIPPED_FILE)
+    reasons = skipped["reason"].str.split(":").str[0].value_counts()
+    summary = ", ".join(f"{n}× {r}" for r, n in reasons.items())
+    log.warning("Skipped %d of %d songs (%s); see %s", len(skipped), n_total, summary, run_dir / SKIPPED_FILE)
+    fraction = len(skipped) / max(1, n_total)
+    if fraction > max_skip_fraction:
+        raise DataError(
+            f"{len(skipped)} of {n_total} songs ({fraction:.0%}) could not be used (first: "
+            f"{skipped.iloc[0]['id']}: {skipped.iloc[0]['reason']}); limit is max_skip_fraction="
+            f"{max_skip_fraction}. Fix the items listed in {run_dir / SKIPPED_FILE} or raise max_skip_fraction."
+        )
+    remaining = n_total - len(skipped)
+    if k is not None and remaining < k:
+        raise DataError(f"only {remaining} songs remain after skipping, fewer than k={k}. Lower k.")
+
+
+def settings_of(cfg: DictConfig, k: int | None) -> dict[str, Any]:
+    """The settings that identify a run in tables: group choices and key hyperparameters."""
+    model = cfg.model
+    settings = {
+        "task": cfg.get("task_name") or "",
+        "dataset": cfg.dataset.get("name", ""),
+        "feature": cfg.feature.get("name", ""),
+        "model": model.get("name", ""),
+        "backbone": cfg.backbone.get("name", "") if model.get("uses_backbone", True) else "",
+        "clusterer": cfg.clusterer.get("name", ""),
+        "k": k if k is not None else "",  # None for density-based clusterers
+        "seed": int(cfg.seed),
+        "label_col": cfg.get("label_col") or "",
+        "latent_dim": model.get("latent_dim", ""),
+        "beta": model.get("beta", ""),
+    }
+    return settings
+
+
+def run_experiment(cfg: DictConfig) -> RunResult:
+    """Run one configured experiment end to end and return its result (also written to the run dir)."""
+    quiet_libraries()
+    start = time.perf_counter()
+    run_dir = Path(cfg.paths.output_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+    dataset = build(cfg.dataset)
+    manifest = dataset.load()
+    label_col = cfg.get("label_col") or None
+    check_label_col(manifest, label_col)
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.k = resolve_k(cfg.get("k"), manifest, label_col)
+    clusterer = build(cfg.clusterer)
+    k = requested_clusters(clusterer)
+    clusterer_name = cfg.clusterer.get("name", "?")
+    check_k(k, len(manifest), clusterer_name)
+
+    extractor = build(cfg.feature)
+    cache = FeatureCache(cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)))
+    features, from_cache = load_or_compute(extractor, manifest, dataset_fingerprint(manifest), cache)
+    feature_seconds = time.perf_counter() - start
+    handle_skips(features.skipped, len(manifest), run_dir, float(cfg.max_skip_fraction), k)
+    manifest = align(manifest, features)
+    check_k(k, len(manifest), clusterer_name)
+    values = np.asarray(features.values, dtype=np.float32)
+    if not np.all(np.isfinite(values)):
+        bad = features.ids[~np.isfinite(values.reshape(len(values), -1)).all(axis=1)]
+        raise DataError(f"features of {len(bad)} songs contain NaN/inf (first: {bad[0]}). Check those files.")
+
+    standardizer = Standardizer()
+    x = standardizer.fit_transform(values) if cfg.get("standardize", True) else values
+    cond_col = cfg.model.get("cond_col")
+    conditions = None
+    if cond_col:
+        check_label_col(manifest, cond_col)
+        conditions, categories = one_hot(manifest[cond_col])
+        log.info("Conditioning on %s (%d values: %s)", cond_col, len(categories), ", ".join(categories))
+    datamodule = ArrayDataModule(x, conditions, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                 seed=int(cfg.seed))
+    model = build(cfg.model, input_shape=tuple(x.shape[1:]), backbone=build(cfg.backbone),
+                  n_conditions=0 if conditions is None else conditions.shape[1])
+
+    callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer.fit(model, datamodule=datamodule)
+    z = torch.cat(trainer.predict(model, datamodule=datamodule)).float().cpu().numpy()
+
+    clusters = fit_predict(clusterer, z)
+    labels = manifest[label_col] if label_col else None
+    metrics = evaluate(
+        z, clusters, silhouette_sample_size=cfg.get("silhouette_sample_size"), seed=int(cfg.seed),
+    )
+    if labels is not None:
+        labelled = labels.notna().to_numpy()
+        metrics.update(external_metrics(labels[labelled].astype(str).to_numpy(), clusters[labelled]))
+        metrics["n_unlabelled"] = int((~labelled).sum())
+    metrics.update(model.summary_metrics())
+    metrics["n_skipped"] = int(len(features.skipped))
+    metrics["features_from_cache"] = bool(from_cache)
+    metrics["feature_seconds"] = round(feature_seconds, 3)
+    metrics["total_seconds"] = round(time.perf_counter() - start, 3)
+
+    result = RunResult(
+        run_dir=run_dir, settings=settings_of(cfg, k),
+        ids=features.ids, z=z, clusters=clusters, manifest=manifest, metrics=metrics,
+        mean=standardizer.mean if standardizer.mean is not None else np.zeros(0),
+        std=standardizer.std if standardizer.std is not None else np.zeros(0), datamodule=datamodule,
+    )
+    result.extra["plot_columns"] = list(cfg.get("plot_columns") or [])
+    for callback in trainer.callbacks:
+        if isinstance(callback, ResultCallback):
+            callback.on_result(trainer, model, result)
+    return result

@@ -1,0 +1,74 @@
+"""``musiclust``: the thin Hydra entry point. Composes, runs one experiment, returns the objective."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from musiclust.errors import MusiclustError
+from musiclust.io import write_text
+
+log = logging.getLogger("musiclust")
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+ERROR_FILE = "error.txt"
+
+
+def objective_of(cfg: DictConfig, metrics: dict) -> float:
+    """The value a sweeper optimises: ``objective`` (default nmi; silhouette without labels)."""
+    name = cfg.get("objective") or "nmi"
+    if name not in metrics:
+        name = "silhouette"
+    value = metrics.get(name, float("nan"))
+    return float(value) if value is not None else float("nan")
+
+
+def _is_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_and_report(cfg: DictConfig) -> float:
+    """Run one experiment. User errors end a single run with one message (exit 2); in a sweep every
+    failure is written to the job's ``error.txt`` and the sweep goes on, so finished jobs are kept.
+    """
+    from musiclust.pipeline import run_experiment
+
+    try:
+        result = run_experiment(cfg)
+    except Exception as err:
+        run_dir = Path(cfg.paths.output_dir)
+        user_error = isinstance(err, MusiclustError)
+        detail = str(err) if user_error else "".join(traceback.format_exception(err))
+        if _is_multirun():
+            write_text(f"{type(err).__name__}: {detail}\n", run_dir / ERROR_FILE)
+            log.error("Job failed: %s (details in %s)", err, run_dir / ERROR_FILE)
+            return float("nan")
+        if user_error:
+            log.error("musiclust: error: %s", err)
+            sys.exit(2)
+        raise
+    value = objective_of(cfg, result.metrics)
+    shown = ", ".join(
+        f"{key}={result.metrics[key]:.3f}" for key in ("nmi", "ari", "purity", "silhouette")
+        if key in result.metrics and isinstance(result.metrics[key], float) and not math.isnan(result.metrics[key])
+    )
+    log.info("Done: %s | %s", shown, result.run_dir)
+    print(f"Results in {result.run_dir}  ({shown})")
+    return value
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def main(cfg: DictConfig) -> float:
+    return run_and_report(cfg)
+
+
+if __name__ == "__main__":
+    main()
