@@ -129,6 +129,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
 
     dataset = build(cfg.dataset)
     manifest = dataset.load()
+    n_items = len(manifest) + len(dataset.skipped)  # skip limits count rows the dataset already left out
     label_col = cfg.get("label_col") or None
     check_label_col(manifest, label_col)
     cfg = cfg.copy()
@@ -143,7 +144,9 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     cache = FeatureCache(cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)))
     features, from_cache = load_or_compute(extractor, manifest, dataset_fingerprint(manifest), cache)
     feature_seconds = time.perf_counter() - start
-    handle_skips(features.skipped, len(manifest), run_dir, float(cfg.max_skip_fraction), k)
+    skipped = pd.concat([f for f in (dataset.skipped, features.skipped) if not f.empty] or [features.skipped],
+                        ignore_index=True)
+    handle_skips(skipped, n_items, run_dir, float(cfg.max_skip_fraction), k)
     manifest = align(manifest, features)
     check_k(k, len(manifest), clusterer_name)
     values = np.asarray(features.values, dtype=np.float32)
@@ -180,7 +183,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
         metrics.update(external_metrics(labels[labelled].astype(str).to_numpy(), clusters[labelled]))
         metrics["n_unlabelled"] = int((~labelled).sum())
     metrics.update(model.summary_metrics())
-    metrics["n_skipped"] = int(len(features.skipped))
+    metrics["n_skipped"] = int(len(skipped))
     metrics["features_from_cache"] = bool(from_cache)
     metrics["feature_seconds"] = round(feature_seconds, 3)
     metrics["total_seconds"] = round(time.perf_counter() - start, 3)

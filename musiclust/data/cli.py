@@ -1,4 +1,4 @@
-"""``musiclust-data``: prepare datasets (``demo`` now; more sub-commands are added per dataset)."""
+"""``musiclust-data``: prepare datasets (generate the demo, download JamendoLyrics, clean lyrics)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,69 @@ def _demo(parser: argparse.ArgumentParser):
 
         path = generate_demo(args.out, n_songs=args.n, seed=args.seed, sr=args.sr, duration=args.duration)
         return f"wrote {args.n} songs and {path}"
+
+    return run
+
+
+@command("jamendo", "download JamendoLyrics (metadata, lyrics, mp3) from the Hugging Face Hub")
+def _jamendo(parser: argparse.ArgumentParser):
+    parser.add_argument("--language", default="all",
+                        help="English, German, French, Spanish (or en/de/fr/es), or all (default: all)")
+    parser.add_argument("--out", default="data/jamendo", help="output folder (default: data/jamendo)")
+    parser.add_argument("--repo", default=None,
+                        help="dataset repository on the Hub (default: jamendolyrics/jamendolyrics)")
+    parser.add_argument("--revision", default=None, help="branch, tag or commit (default: main)")
+
+    def run(args: argparse.Namespace) -> str:
+        from musiclust.data.jamendo import REPO_ID, download_jamendo
+
+        out, n_songs = download_jamendo(args.out, language=args.language, repo_id=args.repo or REPO_ID,
+                                        revision=args.revision)
+        return (f"downloaded {n_songs} songs ({args.language}) into {out}; "
+                f"use: musiclust dataset=jamendo dataset.path={out}")
+
+    return run
+
+
+@command("clean-lyrics", "add lyrics_clean (and language from the script) to a manifest CSV")
+def _clean_lyrics(parser: argparse.ArgumentParser):
+    parser.add_argument("manifest", help="CSV with a lyrics column")
+    parser.add_argument("--out", default=None, help="output CSV (default: <manifest>.clean.csv next to it)")
+    parser.add_argument("--column", default="lyrics", help="column holding the lyrics (default: lyrics)")
+    parser.add_argument("--detect-language", action=argparse.BooleanOptionalAction, default=True,
+                        help="fill missing `language` values from the lyrics' script (default: on)")
+    parser.add_argument("--threshold", type=float, default=0.6,
+                        help="share of letters the dominant script needs (default: 0.6)")
+
+    def run(args: argparse.Namespace) -> str:
+        from pathlib import Path
+
+        import pandas as pd
+
+        from musiclust.data.language import LANGUAGE_SOURCE, fill_language
+        from musiclust.data.lyrics import CLEAN_LYRICS, add_clean_lyrics
+        from musiclust.errors import DataError
+        from musiclust.io import write_csv
+
+        source = Path(args.manifest)
+        if not source.is_file():
+            raise DataError(f"no such CSV file '{source}'.")
+        try:
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+            raise DataError(f"{source}: cannot be read as CSV ({type(err).__name__}). Save it as UTF-8 CSV.") from err
+        if args.column not in frame.columns:
+            raise DataError(f"{source}: no column '{args.column}' (columns: {', '.join(frame.columns)}). "
+                            "Name the lyrics column with --column.")
+        frame = add_clean_lyrics(frame, args.column)
+        summary = f"{(frame[CLEAN_LYRICS] == '').sum()} empty after cleaning"
+        if args.detect_language:
+            frame = fill_language(frame, CLEAN_LYRICS, args.threshold)
+            sources = frame[LANGUAGE_SOURCE].value_counts()
+            summary += ", language from " + ", ".join(f"{source}: {n}" for source, n in sources.items())
+        out = Path(args.out) if args.out else source.with_name(f"{source.stem}.clean.csv")
+        write_csv(frame, out)
+        return f"wrote {len(frame)} rows with {CLEAN_LYRICS} to {out} ({summary})"
 
     return run
 

@@ -187,13 +187,13 @@ class DemoDataset(Dataset):
 
     def __init__(
         self, root: str = "data/demo", n_songs: int = 180, seed: int = 0, sr: int = 22050, duration: float = 4.0,
-        label_columns: list[str] | None = None,
+        label_columns: list[str] | None = None, **options,
     ) -> None:
+        super().__init__(label_columns=list(label_columns or DemoDataset.label_columns), **options)
         self.root = Path(root).expanduser()
-        self.label_columns = list(label_columns or DemoDataset.label_columns)
         self.params = {"n_songs": int(n_songs), "seed": int(seed), "sr": int(sr), "duration": float(duration)}
 
-    def load(self) -> pd.DataFrame:
+    def read(self) -> pd.DataFrame:
         manifest = self.root / "manifest.csv"
         stamp = self.root / "demo.json"
         current = json.loads(stamp.read_text()) if stamp.exists() else None

@@ -3,28 +3,120 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from musiclust.errors import DataError
+from musiclust.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 ID, AUDIO, LYRICS = "id", "audio_path", "lyrics"
 
 
 class Dataset:
-    """Base class: subclasses implement :meth:`load` returning a validated manifest."""
+    """Base class: subclasses implement :meth:`read`; :meth:`load` adds the steps every dataset shares.
+
+    Shared options: ``label_columns`` (must exist; used for plots and comparisons), ``clean_lyrics``
+    (add ``lyrics_clean``), ``detect_language`` (fill missing ``language`` from the lyrics' script,
+    with ``language_threshold`` the share of letters the dominant script needs).
+    Per-item problems found while reading (duplicate ids, unreadable lyrics files) are not errors:
+    those rows are left out and listed in :attr:`skipped`, which the pipeline adds to ``skipped.csv``.
+    """
 
     #: label columns the dataset knows about (used for plots and comparisons)
     label_columns: list[str] = []
 
-    def load(self) -> pd.DataFrame:
-        raise NotImplementedError
+    def __init__(
+        self, label_columns: list[str] | None = None, clean_lyrics: bool = False, detect_language: bool = True,
+        language_threshold: float = 0.6,
+    ) -> None:
+        if label_columns is not None:
+            self.label_columns = list(label_columns)
+        if not 0.5 <= float(language_threshold) <= 1.0:
+            raise ConfigError(
+                f"dataset.language_threshold={language_threshold}: the dominant script's share of letters, "
+                "between 0.5 and 1.0."
+            )
+        self.clean_lyrics, self.detect_language = bool(clean_lyrics), bool(detect_language)
+        self.language_threshold = float(language_threshold)
+        self._skips: list[tuple[str, str]] = []
 
     @property
     def name(self) -> str:
         return type(self).__name__.removesuffix("Dataset").lower()
+
+    @property
+    def source(self) -> str:
+        """Where the data comes from, for messages."""
+        return str(getattr(self, "path", getattr(self, "root", self.name)))
+
+    def read(self) -> pd.DataFrame:
+        """The raw manifest; call :meth:`skip` for rows that cannot be used."""
+        raise NotImplementedError
+
+    def skip(self, song_id: str, reason: str) -> None:
+        """Record a per-item problem found while reading (the row must be left out of the manifest)."""
+        self._skips.append((str(song_id), reason))
+
+    @property
+    def skipped(self) -> pd.DataFrame:
+        """Rows left out by the last :meth:`load`, as ``id, stage, reason`` (the skipped.csv columns)."""
+        from musiclust.features.base import skip_frame
+
+        return skip_frame(getattr(self, "_skips", []), stage="dataset")
+
+    def load(self) -> pd.DataFrame:
+        """Read, validate, drop duplicate ids, check label columns, clean lyrics, detect languages."""
+        self._skips = []
+        frame = self.read()
+        if not (frame.empty and self._skips):  # an empty read with skips gets the message below
+            frame = drop_duplicate_ids(validate_manifest(frame, self.source), self.skip)
+        if frame.empty:
+            song_id, reason = self._skips[0]
+            raise DataError(
+                f"{self.source}: none of the {len(self._skips)} items is usable (first: {song_id}: {reason})."
+            )
+        missing = [c for c in self.label_columns if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"dataset.label_columns: {missing} not in {self.source} (columns: {', '.join(map(str, frame.columns))}"
+                "). Set dataset.label_columns=[...] to existing columns, or [] (and label_col=null) for none."
+            )
+        if LYRICS in frame.columns:
+            from musiclust.data.language import fill_language
+            from musiclust.data.lyrics import CLEAN_LYRICS, add_clean_lyrics
+
+            if self.clean_lyrics:
+                frame = add_clean_lyrics(frame)
+            if self.detect_language:
+                text = CLEAN_LYRICS if CLEAN_LYRICS in frame.columns else LYRICS
+                frame = fill_language(frame, text, self.language_threshold)
+        if self._skips:
+            log.warning("%s: left out %d rows (duplicate ids / unreadable lyrics files); listed in skipped.csv",
+                        self.source, len(self._skips))
+        return frame
+
+
+def drop_duplicate_ids(frame: pd.DataFrame, skip) -> pd.DataFrame:
+    """Keep the first row of each id; report the others (and rows without an id) through ``skip``."""
+
+    def where(row: int) -> str:
+        audio = frame.at[row, AUDIO] if AUDIO in frame.columns else None
+        return str(audio) if isinstance(audio, str) and audio else f"manifest row {row + 2}"  # +2: header, 1-based
+
+    blank = frame[ID].isna() | frame[ID].astype(str).str.strip().isin(["", "nan", "None"])
+    repeated = frame[ID].duplicated(keep="first") & ~blank
+    first_row = {song_id: row for row, song_id in reversed(list(enumerate(frame[ID])))}
+    for row in frame.index[blank | repeated]:
+        if blank[row]:
+            skip("", f"missing id: {where(row)} has no id")
+        else:
+            song_id = frame.at[row, ID]
+            skip(song_id, f"duplicate id: {where(row)} has the same id as {where(first_row[song_id])}")
+    return frame[~(blank | repeated)].reset_index(drop=True)
 
 
 def validate_manifest(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -74,43 +166,62 @@ def dataset_fingerprint(frame: pd.DataFrame) -> str:
 class ManifestDataset(Dataset):
     """Any CSV with an id column, audio paths and/or lyrics, and label columns.
 
-    Relative audio paths resolve against the CSV's folder.
+    Column names are mapped with ``id_col``, ``audio_col`` and ``lyrics_col``; relative audio paths
+    resolve against the CSV's folder (so a manifest travels with its audio).
     """
 
     def __init__(
-        self,
-        path: str,
-        id_col: str = ID,
-        audio_col: str | None = AUDIO,
-        lyrics_col: str | None = LYRICS,
-        label_columns: list[str] | None = None,
+        self, path: str, id_col: str = ID, audio_col: str | None = AUDIO, lyrics_col: str | None = LYRICS,
+        label_columns: list[str] | None = None, **options,
     ) -> None:
+        super().__init__(label_columns=list(label_columns or []), **options)
         self.path = Path(path).expanduser()
         self.id_col, self.audio_col, self.lyrics_col = id_col, audio_col, lyrics_col
-        self.label_columns = list(label_columns or [])
 
-    def load(self) -> pd.DataFrame:
+    def read(self) -> pd.DataFrame:
         if not self.path.is_file():
-            raise DataError(f"dataset.path: no such CSV file '{self.path}'. Point dataset.path at your manifest.")
+            hint = " (that is a folder: use dataset=folder)" if self.path.is_dir() else ""
+            raise DataError(
+                f"dataset.path: no such CSV file '{self.path}'{hint}. Point dataset.path at your manifest."
+            )
         try:
-            frame = pd.read_csv(self.path)
+            frame = pd.read_csv(self.path, dtype={self.id_col: str})
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-            raise DataError(f"{self.path}: cannot be read as CSV ({err}). Save it as UTF-8 CSV.") from err
-        renames = {self.id_col: ID}
-        if self.audio_col and self.audio_col in frame.columns:
-            renames[self.audio_col] = AUDIO
-        if self.lyrics_col and self.lyrics_col in frame.columns:
-            renames[self.lyrics_col] = LYRICS
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise DataError(f"{self.path}: cannot be read as CSV ({message}). Save it as UTF-8 CSV.") from err
+        columns = ", ".join(map(str, frame.columns))
         if self.id_col not in frame.columns:
             raise DataError(
-                f"{self.path}: no id column '{self.id_col}' (columns: {', '.join(frame.columns)}). "
-                "Set dataset.id_col=<column>."
+                f"{self.path}: no id column '{self.id_col}' (columns: {columns}). Set dataset.id_col=<column>."
             )
-        frame = validate_manifest(frame.rename(columns=renames), str(self.path))
+        if self.id_col != ID and ID in frame.columns:
+            raise DataError(
+                f"{self.path}: both '{self.id_col}' (dataset.id_col) and '{ID}' columns exist. "
+                f"Rename or drop the '{ID}' column."
+            )
+        renames = {self.id_col: ID}
+        for key, target, default in (("audio_col", AUDIO, AUDIO), ("lyrics_col", LYRICS, LYRICS)):
+            source = getattr(self, key)
+            if not source:
+                continue
+            if source not in frame.columns:
+                if source != default:  # a mapping the user asked for must exist; the defaults are optional
+                    raise DataError(
+                        f"dataset.{key}={source!r} is not a column of {self.path} (columns: {columns}). "
+                        f"Set dataset.{key}=<column>, or null if there is none."
+                    )
+                continue
+            if source != target and target in frame.columns:
+                raise DataError(
+                    f"{self.path}: both '{source}' (dataset.{key}) and '{target}' columns exist. "
+                    f"Rename or drop the '{target}' column."
+                )
+            renames[source] = target
+        frame = frame.rename(columns=renames)
         if AUDIO in frame.columns:
             base = self.path.parent
             frame[AUDIO] = [
-                str(p) if pd.isna(p) or Path(str(p)).is_absolute() else str((base / str(p)).resolve())
+                None if pd.isna(p) or not str(p).strip() else str((base / Path(str(p).strip()).expanduser()).resolve())
                 for p in frame[AUDIO]
             ]
         return frame

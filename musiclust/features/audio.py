@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,25 +37,50 @@ class AudioFeature(FeatureExtractor):
 
 
 def decode(path: str, sr: int, duration: float | None, min_duration: float) -> tuple[np.ndarray | None, str]:
-    """Load mono audio resampled to ``sr``; return (signal, "") or (None, reason to skip)."""
-    import librosa
+    """Load mono audio resampled to ``sr``; return (signal, "") or (None, "<problem>: <detail>").
 
-    if not isinstance(path, str) or not path or path == "nan":
-        return None, "no audio path"
+    Reads with libsndfile (WAV, FLAC, OGG, MP3, ...) as ``librosa.load`` does, but never falls back
+    to audioread, and checks the decoded length against the header so truncated files are caught.
+    """
+    import re
+
+    import librosa
+    import soundfile as sf
+
+    if not isinstance(path, str) or not path or path in ("nan", "None"):
+        return None, "no audio path: the manifest gives no file for this song"
     if not os.path.isfile(path):
         return None, f"missing file: {path}"
+    if os.path.getsize(path) == 0:
+        return None, f"empty file: {path}"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            signal, _ = librosa.load(path, sr=sr, mono=True, duration=duration)
+        with sf.SoundFile(path) as audio:
+            native_sr, declared = audio.samplerate, audio.frames
+            wanted = declared if duration is None else min(declared, int(duration * native_sr))
+            samples = audio.read(frames=wanted, dtype="float32", always_2d=True)
+            header_log = audio.extra_info
     except Exception as err:  # noqa: BLE001 - any decoder failure is a per-item skip, reported with its reason
-        return None, f"unreadable audio ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
-    if not np.all(np.isfinite(signal)):
-        return None, "audio contains NaN/inf samples"
+        detail = re.sub(r"^Error opening '.*?': ", "", (str(err).splitlines() or [type(err).__name__])[0])
+        return None, f"unreadable audio: {detail[:160]} ({os.path.basename(path)})"
+    if samples.size == 0:
+        return None, f"unreadable audio: no decodable samples ({os.path.basename(path)})"
+    if not np.all(np.isfinite(samples)):
+        return None, "bad samples: audio contains NaN/inf"
+    # libsndfile trims a cut-off WAV/AIFF to what is there and notes "data : N (should be M)" in its log
+    cut = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", header_log, flags=re.MULTILINE)
+    if cut and int(cut[1]) > int(cut[2]):  # a header that understates the size (streamed WAV) is harmless
+        return None, (f"truncated audio: the header declares {cut[1]} bytes of samples, the file holds {cut[2]} "
+                      f"({os.path.basename(path)})")
+    if len(samples) < 0.5 * wanted:
+        return None, (f"truncated audio: {len(samples) / native_sr:.2f}s decodable of "
+                      f"{declared / native_sr:.2f}s in the header ({os.path.basename(path)})")
+    signal = librosa.to_mono(samples.T)
+    if native_sr != sr and signal.size:
+        signal = librosa.resample(signal, orig_sr=native_sr, target_sr=sr)
     if signal.size < min_duration * sr:
-        return None, f"too short ({signal.size / sr:.2f}s < {min_duration}s)"
+        return None, f"too short: {signal.size / sr:.2f}s < min_duration={min_duration}s"
     if float(np.max(np.abs(signal))) < 1e-4:
-        return None, "silent audio"
+        return None, "silent audio: peak level below 1e-4"
     return signal, ""
 
 

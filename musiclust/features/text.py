@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from musiclust.data.lyrics import CLEAN_LYRICS
 from musiclust.data.manifest import ID, LYRICS
 from musiclust.features.base import FeatureExtractor, FeatureSet, skip_frame
-
-CLEAN_LYRICS = "lyrics_clean"
 
 
 def lyrics_column(manifest: pd.DataFrame, column: str | None) -> str:
@@ -43,7 +42,8 @@ class LyricsTfidf(FeatureExtractor):
         column = lyrics_column(manifest, self.params["column"])
         texts = manifest[column].fillna("").astype(str).str.strip()
         empty = texts.str.len() == 0
-        skipped = skip_frame([(i, f"empty lyrics ({column})") for i in manifest.loc[empty, ID]], stage="lyrics")
+        skipped = skip_frame([(i, f"empty lyrics: no text in column {column!r}") for i in manifest.loc[empty, ID]],
+                             stage="lyrics")
         texts, ids = texts[~empty], manifest.loc[~empty, ID].astype(str).to_numpy()
         if len(texts) == 0:
             return FeatureSet(np.zeros((0, 1), dtype=np.float32), ids, skipped)
