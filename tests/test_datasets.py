@@ -122,7 +122,7 @@ def test_jamendo_loader_reads_the_layout(tmp_path, caplog):
     german = JamendoDataset(str(root), language="de").load()  # asked for explicitly: missing audio is reported
     assert german["id"].tolist() == ["Eins_-_Zwei", "Drei_-_Vier"]
     assert german["audio_path"][0] == str((root / "subsets" / "de" / "mp3" / "Eins_-_Zwei.mp3").resolve())
-    with pytest.raises(DataError, match=r"dataset.language: \['Klingon'\] not in JamendoLyrics \(languages: "
+    with pytest.raises(DataError, match=r"JamendoLyrics has no language \['Klingon'\] \(languages: "
                                         r"English, German, or all\)"):
         JamendoDataset(str(root), language="Klingon").load()
     with pytest.raises(DataError, match="musiclust-data jamendo --language English --out"):

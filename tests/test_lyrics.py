@@ -10,6 +10,7 @@ from musiclust.data.cli import main as data_main
 from musiclust.data.language import detect_script, fill_language, script_shares
 from musiclust.data.lyrics import CLEAN_LYRICS, clean_lyrics, read_lyrics_file
 from musiclust.data.manifest import ManifestDataset
+from musiclust.errors import ConfigError
 from musiclust.features.text import LyricsTfidf
 
 BANGLA = "আমি তোমাকে ভালোবাসি, ক্ষমা করো। শ্রাবণের মেঘ — বৃষ্টি ঝরে ৎ"
@@ -114,6 +115,8 @@ def test_dataset_option_adds_lyrics_clean_and_tfidf_uses_it(tmp_path):
     np.testing.assert_allclose(cleaned, reference, atol=1e-6)
     raw = ManifestDataset(str(csv), audio_col=None, detect_language=False).load()
     assert CLEAN_LYRICS not in raw.columns and "language" not in raw.columns
+    with pytest.raises(ConfigError, match=r"dataset.language_threshold=0.3: .* between 0.5 and 1.0"):
+        ManifestDataset(str(csv), language_threshold=0.3)
 
 
 def test_clean_lyrics_command_writes_a_new_csv(tmp_path, capsys):

@@ -72,7 +72,8 @@ def select_languages(frame: pd.DataFrame, language: str | list[str] | None) -> p
     unknown = [w for w in wanted if str(w).lower() not in by_key]
     if unknown:
         raise DataError(
-            f"dataset.language: {unknown} not in JamendoLyrics (languages: {', '.join(available)}, or all)."
+            f"JamendoLyrics has no language {unknown} (languages: {', '.join(available)}, or all); "
+            "set dataset.language (or --language) to one of those."
         )
     names = {by_key[str(w).lower()] for w in wanted}
     return frame[frame["Language"].isin(names)]

@@ -28,6 +28,9 @@ class Dataset:
 
     #: label columns the dataset knows about (used for plots and comparisons)
     label_columns: list[str] = []
+    clean_lyrics: bool = False
+    detect_language: bool = True
+    language_threshold: float = 0.6
 
     def __init__(
         self, label_columns: list[str] | None = None, clean_lyrics: bool = False, detect_language: bool = True,
@@ -94,9 +97,8 @@ class Dataset:
             if self.detect_language:
                 text = CLEAN_LYRICS if CLEAN_LYRICS in frame.columns else LYRICS
                 frame = fill_language(frame, text, self.language_threshold)
-        if self._skips:
-            log.warning("%s: left out %d rows (duplicate ids / unreadable lyrics files); listed in skipped.csv",
-                        self.source, len(self._skips))
+        if self._skips:  # the pipeline reports them with the feature skips, in one line
+            log.debug("%s: left out %d rows: %s", self.source, len(self._skips), self._skips)
         return frame
 
 
