@@ -35,16 +35,35 @@ def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _in_worker_processes() -> bool:
+    """Launchers that run jobs in pooled worker processes, where DataLoader workers cannot be started."""
+    return HydraConfig.initialized() and "joblib" in str(HydraConfig.get().launcher.get("_target_", ""))
+
+
 def run_and_report(cfg: DictConfig) -> float:
     """Run one experiment. User errors end a single run with one message (exit 2); in a sweep every
     failure is written to the job's ``error.txt`` and the sweep goes on, so finished jobs are kept.
+    With ``resume=true`` a job whose dir holds finished results of the same config returns them unchanged.
     """
-    from musiclust.pipeline import run_experiment
+    from musiclust.sweep import config_fingerprint, record_fingerprint, stored_metrics
 
+    run_dir = Path(cfg.paths.output_dir)
     try:
+        fingerprint = config_fingerprint(cfg)
+        if cfg.get("resume") and (stored := stored_metrics(run_dir, fingerprint)) is not None:
+            log.info("resume=true: %s already finished; keeping its results", run_dir)
+            return objective_of(cfg, stored)
+        (run_dir / ERROR_FILE).unlink(missing_ok=True)  # an error from an earlier attempt no longer applies
+        if _in_worker_processes() and cfg.get("num_workers"):
+            log.info("num_workers=%s → 0: the joblib launcher's workers cannot start DataLoader workers",
+                     cfg.num_workers)
+            cfg = cfg.copy()
+            cfg.num_workers = 0
+        from musiclust.pipeline import run_experiment
+
         result = run_experiment(cfg)
+        record_fingerprint(run_dir, fingerprint)
     except Exception as err:
-        run_dir = Path(cfg.paths.output_dir)
         user_error = isinstance(err, MusiclustError)
         detail = str(err) if user_error else "".join(traceback.format_exception(err))
         if _is_multirun():

@@ -1,0 +1,187 @@
+"""Comparing runs across output dirs: finding runs, aggregating over seeds, stability, and the CLI.
+
+Run dirs here are written by hand with known numbers, so every expected value can be checked exactly;
+tests/test_sweeps.py compares real sweep and single-run dirs end to end.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from musiclust import compare
+from musiclust.compare import aggregate, find_runs, main, stability, summarize, varying_settings
+
+IDS = np.array([f"song{i:02d}" for i in range(12)])
+GENRE = np.repeat([0, 1, 2], 4)
+
+
+def write_run(run_dir: Path, model: str, seed: int, nmi: float | None, clusters=None, overrides=(),
+              error: str | None = None, lr: float = 1e-3) -> Path:
+    """A run dir as musiclust leaves it: .hydra/, clustering_metrics.csv + latents.npz (or error.txt)."""
+    hydra_dir = run_dir / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    config = {"task_name": None, "seed": seed, "k": 3, "label_col": "genre",
+              "dataset": {"name": "demo"}, "feature": {"name": "mfcc"}, "clusterer": {"name": "kmeans"},
+              "backbone": {"name": "mlp"}, "model": {"name": model, "latent_dim": 8, "lr": lr},
+              "paths": {"output_dir": "${hydra:runtime.output_dir}"}}
+    OmegaConf.save(OmegaConf.create(config), hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": {"runtime": {"choices": {"model": model, "feature": "mfcc"}}}}),
+                   hydra_dir / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create([f"model={model}", f"seed={seed}", *overrides]), hydra_dir / "overrides.yaml")
+    if error is not None:
+        (run_dir / "error.txt").write_text(error)
+        return run_dir
+    if nmi is not None:
+        row = {"task": "", "dataset": "demo", "feature": "mfcc", "model": model, "backbone": "mlp",
+               "clusterer": "kmeans", "k": 3, "seed": seed, "label_col": "genre", "latent_dim": 8, "beta": "",
+               "nmi": nmi, "ari": nmi / 2, "silhouette": 0.1 + seed / 100, "n_songs": 12,
+               "features_from_cache": True, "kl_per_dim": "0.1;0.2", "run_dir": str(run_dir)}
+        pd.DataFrame([row]).to_csv(run_dir / "clustering_metrics.csv", index=False)
+        clusters = GENRE if clusters is None else np.asarray(clusters)
+        np.savez(run_dir / "latents.npz", z=np.zeros((12, 2)), ids=IDS, clusters=clusters,
+                 mean=np.zeros(2), std=np.ones(2))
+    return run_dir
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    """A sweep dir: vae and pca over seeds 0-2, one vae job failed, one pca job interrupted."""
+    root = tmp_path / "multirun" / "2024-01-01_10-00-00_easy"
+    relabelled = np.array([2, 0, 1])[GENRE]  # the same partition under other cluster ids
+    write_run(root / "0", "vae", 0, 0.50, clusters=GENRE)
+    write_run(root / "1", "vae", 1, 0.70, clusters=relabelled)
+    write_run(root / "2", "vae", 2, None, error="ConfigError: conv2d needs (C,F,T) features. Use backbone=mlp.\n")
+    write_run(root / "3", "pca", 0, 0.90, clusters=GENRE)
+    write_run(root / "4", "pca", 1, 0.80, clusters=np.tile([0, 1, 2], 4))
+    write_run(root / "5", "pca", 2, None)  # interrupted: neither metrics nor error
+    return root
+
+
+def test_find_runs_one_row_per_run_with_status_and_error(sweep):
+    with pytest.warns(UserWarning, match=r"incomplete run.*5"):
+        runs = find_runs([sweep, sweep / "0", sweep])  # overlapping paths: each run once
+    assert len(runs) == 5 and runs["run_dir"].is_unique
+    assert sorted(runs["status"]) == ["failed", "ok", "ok", "ok", "ok"]
+    failed = runs[runs["status"] == "failed"].iloc[0]
+    assert failed["model"] == "vae" and failed["seed"] == 2  # settings of a failed job come from its config
+    assert failed["error"].startswith("ConfigError: conv2d needs") and np.isnan(failed["nmi"])
+    assert set(runs.loc[runs["status"] == "ok", "nmi"]) == {0.5, 0.7, 0.9, 0.8}
+    assert "run_dir" not in compare.setting_columns(runs) and "nmi" in compare.metric_columns(runs)
+
+
+def test_incomplete_runs_listed_only_when_asked(sweep):
+    runs = find_runs([sweep], include_incomplete=True)
+    assert len(runs) == 6
+    assert runs.loc[runs["status"] == "incomplete", "run_dir"].str.endswith("5").all()
+
+
+def test_error_line_of_a_traceback(tmp_path):
+    trace = ("RuntimeError: Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+             "    boom()\nRuntimeError: the GPU caught fire\n")
+    write_run(tmp_path / "r", "vae", 0, None, error=trace)
+    assert find_runs([tmp_path])["error"].iloc[0] == "RuntimeError: the GPU caught fire"
+
+
+def test_varying_settings_include_override_keys_but_not_bookkeeping(tmp_path):
+    write_run(tmp_path / "a", "vae", 0, 0.5, overrides=["model.lr=0.001", "paths.root_dir=/x"], lr=1e-3)
+    write_run(tmp_path / "b", "vae", 0, 0.6, overrides=["model.lr=0.01", "paths.root_dir=/y"], lr=1e-2)
+    runs = find_runs([tmp_path])
+    assert varying_settings(runs) == ["model.lr"]
+    assert sorted(runs["model.lr"]) == [0.001, 0.01]
+    assert "paths.root_dir" not in runs.columns
+
+
+def test_aggregate_mean_std_over_seeds(sweep):
+    runs = find_runs([sweep], include_incomplete=True)
+    table = aggregate(runs, ["model"], ["nmi", "silhouette"]).set_index("model")
+    assert table.loc["vae", "n_runs"] == 2 and table.loc["vae", "n_failed"] == 1
+    assert table.loc["pca", "n_runs"] == 2 and table.loc["pca", "n_failed"] == 1
+    assert table.loc["vae", "seeds"] == "0,1"
+    assert table.loc["vae", "nmi_mean"] == pytest.approx(0.6)
+    assert table.loc["vae", "nmi_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert table.loc["pca", "nmi_mean"] == pytest.approx(0.85)
+
+
+def test_stability_is_pairwise_ari_between_seeds(sweep):
+    runs = find_runs([sweep], include_incomplete=True)
+    stable = stability(runs, ["model"]).set_index("model")
+    # vae's two seeds give the same partition under different cluster ids: perfectly stable
+    assert stable.loc["vae", "stability_ari"] == pytest.approx(1.0)
+    assert stable.loc["vae", "stability_pairs"] == 1
+    # pca's partitions are unrelated (genre blocks vs round robin): ARI below chance level
+    assert stable.loc["pca", "stability_ari"] < 0.05
+    single = stability(runs[runs["run_dir"].str.endswith("0")], ["model"])
+    assert np.isnan(single["stability_ari"].iloc[0]) and single["stability_pairs"].iloc[0] == 0
+
+
+def test_summary_has_one_row_per_cell(sweep):
+    runs = find_runs([sweep], include_incomplete=True)
+    summary = summarize(runs, compare.default_group_by(runs))
+    assert compare.default_group_by(runs) == ["model"]
+    assert len(summary) == 2 and not summary.duplicated(["model"]).any()
+    assert {"nmi_mean", "nmi_std", "stability_ari"} <= set(summary.columns)
+
+
+def test_cli_combines_dirs_and_writes_csv_markdown_and_charts(sweep, tmp_path, capsys):
+    other_day = tmp_path / "multirun" / "2024-02-03_09-00-00_medium"
+    write_run(other_day / "0", "raw", 0, 0.3)
+    single = write_run(tmp_path / "runs" / "2024-02-04_12-00-00", "ae", 7, 0.65)
+    out = tmp_path / "report" / "cmp"
+    code = main([str(sweep), str(other_day), str(single), "--metric", "nmi", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert len(table) == 7 and table["run_dir"].is_unique  # 4 ok + 1 failed + raw + ae; incomplete ignored
+    ok = table[table["status"] == "ok"]
+    assert list(ok["nmi"]) == sorted(ok["nmi"], reverse=True)  # best first
+    assert table["status"].iloc[-1] == "failed"  # no metric: last
+    assert "| model |" in out.with_suffix(".md").read_text()
+    for metric in ("nmi", "ari", "silhouette"):
+        assert (tmp_path / "report" / f"cmp_{metric}.png").stat().st_size > 1000
+    assert "conv2d needs" in printed and "wrote" in printed
+
+
+def test_cli_group_by_aggregates_to_mean_and_std(sweep, tmp_path, capsys):
+    out = tmp_path / "agg.csv"
+    assert main([str(sweep), "--group-by", "model", "--metrics", "nmi", "--out", str(out), "--no-plots"]) == 0
+    table = pd.read_csv(out)
+    assert list(table["model"]) == ["pca", "vae"]  # sorted by nmi_mean
+    assert table["nmi_mean"].tolist() == pytest.approx([0.85, 0.6])
+    assert "0.850 ± 0.071" in capsys.readouterr().out
+    assert "± " in (tmp_path / "agg.md").read_text()
+
+
+def test_cli_bare_group_by_uses_every_varying_setting_but_seed(sweep, capsys):
+    assert main([str(sweep), "--group-by"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[0] == "model" and "seed" not in header and "stability_ari" in header
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--group-by", "colour"], "--group-by: no column 'colour'"),
+    (["--metric", "accuracy"], "--metric: no column 'accuracy'"),
+])
+def test_cli_unknown_names_give_one_clear_error(sweep, capsys, args, message):
+    assert main([str(sweep), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Available:" in err and "Traceback" not in err
+
+
+def test_cli_without_runs(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert "no finished runs under" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_file_names_match_the_writers():
+    from musiclust.callbacks.writers import LATENTS_FILE, METRICS_FILE
+    from musiclust.pipeline import settings_of
+    from tests.conftest import compose_config
+
+    assert (compare.METRICS_FILE, compare.LATENTS_FILE) == (METRICS_FILE, LATENTS_FILE)
+    cfg = compose_config([], Path("/tmp/unused"))
+    assert set(settings_of(cfg, 6)) <= set(compare.SETTING_SOURCES)  # every recorded setting is known here

@@ -1,0 +1,302 @@
+"""Task suites, launchers, resuming and the sweep comparison, run as a user would (``musiclust -m ...``)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from musiclust.compare import main as compare_main
+from musiclust.errors import ConfigError
+from musiclust.run import CONFIG_DIR
+from musiclust.sweep import config_fingerprint, expand_grids, record_fingerprint, stored_metrics
+from tests.conftest import REPO, run_cli, tiny_overrides
+
+LYRICS = ["feature=lyrics_tfidf", "label_col=language", "k=2"]
+
+
+@pytest.fixture(scope="module")
+def cli(demo_root, shared_cache) -> list[str]:
+    return [*tiny_overrides(demo_root, shared_cache), "trainer.max_epochs=2", "~callbacks.reconstruction_plotter"]
+
+
+def sweep_dirs(cwd: Path) -> list[Path]:
+    return sorted(p for p in (cwd / "outputs" / "multirun").iterdir() if p.is_dir())
+
+
+def job_dirs(sweep: Path) -> list[Path]:
+    return sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def run_ok(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    proc = run_cli(*args, f"paths.root_dir={cwd}", cwd=cwd)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def easy_sweep(tmp_path_factory, cli) -> Path:
+    """``musiclust -m task=easy seed=0,1`` on the tiny demo: vae and pca, two seeds each."""
+    cwd = tmp_path_factory.mktemp("easy")
+    run_ok("-m", "task=easy", "seed=0,1", *cli, cwd=cwd)
+    (sweep,) = sweep_dirs(cwd)
+    return sweep
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory, cli) -> tuple[Path, subprocess.CompletedProcess]:
+    """A plain sweep (no task) under the joblib launcher, 2 jobs at once; the conv2d VAE on vector
+    features must fail with a clear error while the PCA job finishes."""
+    cwd = tmp_path_factory.mktemp("joblib")
+    proc = run_ok("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=pca,vae", "backbone=conv2d",
+                  "num_workers=2", *LYRICS, *cli, cwd=cwd)
+    (sweep,) = sweep_dirs(cwd)
+    return sweep, proc
+
+
+@pytest.fixture(scope="module")
+def single_run(tmp_path_factory, cli) -> Path:
+    cwd = tmp_path_factory.mktemp("single")
+    run_ok("model=raw", *LYRICS, *cli, cwd=cwd)
+    (run_dir,) = (cwd / "outputs" / "runs").iterdir()
+    return run_dir
+
+
+# ------------------------------------------------------------------------------------------- composition
+def compose_task(*overrides: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_easy_task_sets_its_defaults_and_command_line_wins():
+    cfg = compose_task("task=easy")
+    assert (cfg.task_name, cfg.label_col, cfg.k, cfg.feature.name) == ("easy", "language", 2, "lyrics_tfidf")
+    assert list(cfg.callbacks.projection_plotter.methods) == ["tsne", "umap"]
+    assert cfg.hydra.sweeper.params == {"model": "vae,pca"}
+    assert cfg.hydra.sweep.dir.endswith("_easy")  # the sweep dir says which task it holds
+    cfg = compose_task("task=easy", "k=3", "label_col=genre", "feature=mfcc")
+    assert (cfg.k, cfg.label_col, cfg.feature.name) == (3, "genre", "mfcc")
+    assert compose_task().task_name is None  # no task: plain runs are untouched
+
+
+def grid_jobs(task: str, *arguments: str) -> list[frozenset[str]]:
+    sweeper = OmegaConf.load(Path(CONFIG_DIR) / "task" / f"{task}.yaml").hydra.sweeper
+    jobs = expand_grids(OmegaConf.to_container(sweeper.grids), OmegaConf.to_container(sweeper.params),
+                        list(arguments), OverridesParser.create())
+    return [frozenset(job) for job in jobs]
+
+
+def test_medium_grid_is_the_union_of_its_cells_without_duplicates():
+    jobs = grid_jobs("medium")
+    assert len(jobs) == len(set(jobs)) == 10
+    spectral = [job for job in jobs if "clusterer=spectral" in job]
+    assert spectral == [frozenset({"feature=logmelspec", "model=raw", "clusterer=spectral"})]
+    for model in ("pca", "ae"):
+        assert [job for job in jobs if f"model={model}" in job] == [
+            frozenset({"feature=logmelspec", f"model={model}", "clusterer=kmeans"})]
+    conv_vae = {job for job in jobs if "model=vae" in job}
+    assert {c for job in conv_vae for c in job if c.startswith("clusterer=")} == {
+        "clusterer=kmeans", "clusterer=agglomerative", "clusterer=dbscan"}
+    assert len(grid_jobs("medium", "seed=0,1,2")) == 30
+    collapsed = grid_jobs("medium", "clusterer=kmeans")  # command line wins; cells that coincide run once
+    assert len(collapsed) == len(set(collapsed)) == 5  # vae, hybrid, pca, ae, raw (spectral cell → raw+kmeans)
+
+
+def test_hard_grid():
+    jobs = grid_jobs("hard")
+    assert len(jobs) == len(set(jobs)) == 6
+    assert frozenset({"feature=logmelspec", "model=beta_vae", "model.beta=4"}) in jobs
+    assert frozenset({"feature=logmelspec", "model=cvae", "model.cond_col=language"}) in jobs
+    assert len(grid_jobs("hard", "seed=0,1")) == 12
+
+
+# ------------------------------------------------------------------------------------------- task easy
+def test_easy_sweep_comparison_has_one_row_per_job(easy_sweep):
+    jobs = job_dirs(easy_sweep)
+    assert len(jobs) == 4
+    table = pd.read_csv(easy_sweep / "easy_comparison.csv")
+    assert len(table) == 4 and table["run_dir"].is_unique
+    assert sorted(zip(table["model"], table["seed"], strict=True)) == [("pca", 0), ("pca", 1), ("vae", 0), ("vae", 1)]
+    assert set(table["status"]) == {"ok"} and table["error"].isna().all()
+    assert {Path(p).name for p in table["run_dir"]} == {p.name for p in jobs}
+    assert (table["purity"] >= table["largest_class_share"] - 1e-9).all()
+    assert (table.loc[table["model"] == "pca", "nmi"] > 0.9).all()  # lyrics separate English from Bangla
+    # the command line (methods=[tsne]) wins over the task's [tsne, umap]
+    assert {p.name for p in (jobs[0] / "latent_visualization").iterdir()} == {"vae_kmeans_tsne.png"}
+
+
+def test_easy_sweep_summary_over_seeds_with_stability(easy_sweep):
+    summary = pd.read_csv(easy_sweep / "easy_comparison_summary.csv").set_index("model")
+    assert sorted(summary.index) == ["pca", "vae"]
+    assert (summary["n_runs"] == 2).all() and (summary["n_failed"] == 0).all()
+    table = pd.read_csv(easy_sweep / "easy_comparison.csv")
+    pca_nmi = table.loc[table["model"] == "pca", "nmi"]
+    assert summary.loc["pca", "nmi_mean"] == pytest.approx(pca_nmi.mean())
+    assert summary.loc["pca", "nmi_std"] == pytest.approx(pca_nmi.std(ddof=1), abs=1e-12)
+    # both pca seeds separate the languages perfectly, so they agree with each other
+    assert summary.loc["pca", "stability_ari"] == pytest.approx(1.0)
+    assert -1 <= summary.loc["vae", "stability_ari"] <= 1 and summary.loc["vae", "stability_pairs"] == 1
+
+
+# ------------------------------------------------------------------------------------------- joblib, failures
+def test_joblib_sweep_lists_the_failed_job_with_its_error(joblib_sweep):
+    sweep, proc = joblib_sweep
+    table = pd.read_csv(sweep / "multirun_comparison.csv").set_index("model")
+    assert sorted(table.index) == ["pca", "vae"]
+    assert table.loc["pca", "status"] == "ok" and np.isfinite(table.loc["pca", "nmi"])
+    assert table.loc["vae", "status"] == "failed" and np.isnan(table.loc["vae", "nmi"])
+    assert "conv2d" in table.loc["vae", "error"]
+    assert (Path(table.loc["vae", "run_dir"]) / "error.txt").exists()
+    summary = pd.read_csv(sweep / "multirun_comparison_summary.csv").set_index("model")
+    assert summary.loc["vae", "n_failed"] == 1 and summary.loc["vae", "n_runs"] == 0
+
+
+def test_joblib_workers_run_without_dataloader_workers(joblib_sweep):
+    sweep, proc = joblib_sweep
+    logs = "".join(p.read_text() for job in job_dirs(sweep) for p in job.glob("*.log"))
+    assert "num_workers=2 → 0" in logs + proc.stdout + proc.stderr
+    assert "Joblib" in proc.stdout + proc.stderr  # the launcher really was joblib
+
+
+# ------------------------------------------------------------------------------------------- compare
+def test_compare_two_sweeps_and_a_single_run(easy_sweep, joblib_sweep, single_run, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "musiclust.compare", str(easy_sweep), str(joblib_sweep[0]),
+                           str(single_run), "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    printed = proc.stdout
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert len(table) == 7 and table["run_dir"].is_unique  # 4 easy jobs + 2 joblib jobs + 1 single run
+    assert {"task", "model", "seed"} <= set(table.columns)
+    assert sorted(table["task"].fillna("")) == ["", "", ""] + ["easy"] * 4
+    assert table["status"].iloc[-1] == "failed" and "conv2d" in printed
+    assert out.with_suffix(".md").read_text().startswith("| task |")
+    assert (tmp_path / "cmp_nmi.png").stat().st_size > 1000
+
+    assert compare_main([str(easy_sweep), str(single_run), "--group-by", "model", "--out", str(out)]) == 0
+    assert "±" in capsys.readouterr().out
+    grouped = pd.read_csv(out.with_suffix(".csv")).set_index("model")
+    assert grouped.loc["vae", "n_runs"] == 2 and grouped.loc["raw", "n_runs"] == 1
+    assert grouped.loc["pca", "nmi_mean"] >= grouped.loc["vae", "nmi_mean"]
+
+
+# ------------------------------------------------------------------------------------------- resume
+def test_killed_sweep_resumes_without_redoing_finished_jobs(tmp_path, cli):
+    """Kill a sweep during its second job; resume=true keeps job 0 as it was and finishes the rest."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/sweeper=grid", "hydra.sweeper.grids=[{model:'pca,vae'},{model:'raw,pca'}]", *LYRICS,
+            *cli, "trainer.max_epochs=15", f"hydra.sweep.dir={sweep}", f"paths.root_dir={tmp_path}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-m", "musiclust", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first, second_started = sweep / "0" / "clustering_metrics.csv", sweep / "1" / ".hydra" / "overrides.yaml"
+    try:
+        deadline = time.time() + 240
+        while not second_started.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep's own process group: only what this test started
+    finally:
+        proc.wait(timeout=60)
+    assert first.exists() and second_started.exists(), "the sweep never reached its second job"
+    assert not (sweep / "1" / "clustering_metrics.csv").exists(), "killed too late: job 1 had already finished"
+    finished = first.read_bytes(), first.stat().st_mtime_ns
+
+    with pytest.warns(UserWarning, match="incomplete"):
+        from musiclust.compare import find_runs
+        assert len(find_runs([sweep])) == 1  # the killed job is named and left out
+
+    resumed = run_cli(*args, "resume=true", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (first.read_bytes(), first.stat().st_mtime_ns) == finished  # job 0 not recomputed
+    table = pd.read_csv(sweep / "multirun_comparison.csv")
+    assert sorted(table["model"]) == ["pca", "raw", "vae"] and set(table["status"]) == {"ok"}  # pca once
+    assert "already finished; keeping its results" in resumed.stdout + resumed.stderr
+
+
+def test_resume_refuses_results_of_another_config(make_cfg, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "clustering_metrics.csv").write_text("model,nmi\npca,0.5\n")
+    assert stored_metrics(run_dir, config_fingerprint(make_cfg("model=pca"))) is None  # no fingerprint: recompute
+    record_fingerprint(run_dir, config_fingerprint(make_cfg("model=pca")))
+    assert stored_metrics(run_dir, config_fingerprint(make_cfg("model=pca", "resume=true")))["nmi"] == 0.5
+    with pytest.raises(ConfigError, match="different configuration.*hydra.sweep.dir"):
+        stored_metrics(run_dir, config_fingerprint(make_cfg("model=pca", "k=3")))
+
+
+# ------------------------------------------------------------------------------------------- other launchers
+def test_optuna_search_config():
+    cfg = compose_task("hparams_search=vae_optuna")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.storage is None
+    assert sweeper.direction == "maximize" and cfg.objective == "nmi" and cfg.model.name == "vae"
+    assert set(sweeper.params) == {"model.latent_dim", "model.beta", "model.lr"}
+    assert cfg.hydra.mode == RunMode.MULTIRUN  # no -m needed
+
+
+def test_slurm_launcher_config():
+    launcher = compose_task("hydra/launcher=slurm", "hydra.launcher.partition=gpu").hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.timeout_min) == ("gpu", 120)
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher(tmp_path, cli):
+    run_ok("-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "model=pca,raw", *LYRICS,
+           *cli, cwd=tmp_path)
+    (sweep,) = sweep_dirs(tmp_path)
+    table = pd.read_csv(sweep / "multirun_comparison.csv")
+    assert sorted(table["model"]) == ["pca", "raw"] and set(table["status"]) == {"ok"}
+    assert list((sweep / ".submitit").glob("*/*_log.out"))
+
+
+@pytest.mark.slow
+def test_optuna_search_records_every_trial(tmp_path, cli):
+    run_ok("hparams_search=vae_optuna", "hydra.sweeper.n_trials=2", *LYRICS, *cli, cwd=tmp_path)
+    (sweep,) = sweep_dirs(tmp_path)
+    assert sweep.name.endswith("_vae_optuna")
+    results = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert set(results.best_params) == {"model.latent_dim", "model.beta", "model.lr"}
+    table = pd.read_csv(sweep / "vae_optuna_comparison.csv")
+    assert len(table) == 2 and table["run_dir"].is_unique
+    assert results.best_value == pytest.approx(table["nmi"].max())  # the objective is NMI
+
+
+# ------------------------------------------------------------------------------------------- full suites
+def options_exist(*names: str) -> bool:
+    return all((Path(CONFIG_DIR) / f"{name}.yaml").exists() for name in names)
+
+
+MEDIUM_OPTIONS = ("feature/hybrid", "model/ae", "clusterer/agglomerative", "clusterer/dbscan", "clusterer/spectral")
+HARD_OPTIONS = ("feature/multimodal", "model/ae", "model/beta_vae", "model/cvae")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not options_exist(*MEDIUM_OPTIONS), reason="needs hybrid/ae/agglomerative/dbscan/spectral")
+def test_medium_task_on_tiny_demo(tmp_path, cli):
+    run_ok("-m", "task=medium", *cli, cwd=tmp_path)
+    (sweep,) = sweep_dirs(tmp_path)
+    table = pd.read_csv(sweep / "medium_comparison.csv")
+    assert len(table) == 10 and table["run_dir"].is_unique and len(job_dirs(sweep)) == 10
+    assert set(table["status"]) == {"ok"}, table[["model", "clusterer", "error"]]
+    assert not table.duplicated(["feature", "model", "clusterer"]).any()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not options_exist(*HARD_OPTIONS), reason="needs the multimodal/ae/beta_vae/cvae options")
+def test_hard_task_on_tiny_demo(tmp_path, cli):
+    run_ok("-m", "task=hard", *cli, cwd=tmp_path)
+    (sweep,) = sweep_dirs(tmp_path)
+    table = pd.read_csv(sweep / "hard_comparison.csv")
+    assert len(table) == 6 and table["run_dir"].is_unique
+    assert set(table["status"]) == {"ok"}, table[["model", "error"]]
