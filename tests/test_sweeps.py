@@ -197,7 +197,7 @@ def test_killed_sweep_resumes_without_redoing_finished_jobs(tmp_path, cli):
     """Kill a sweep during its second job; resume=true keeps job 0 as it was and finishes the rest."""
     sweep = tmp_path / "sweep"
     args = ["-m", "hydra/sweeper=grid", "hydra.sweeper.grids=[{model:'pca,vae'},{model:'raw,pca'}]", *LYRICS,
-            *cli, "trainer.max_epochs=15", f"hydra.sweep.dir={sweep}", f"paths.root_dir={tmp_path}"]
+            *cli, "trainer.max_epochs=8", f"hydra.sweep.dir={sweep}", f"paths.root_dir={tmp_path}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "musiclust", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
