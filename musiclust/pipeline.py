@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -19,7 +20,7 @@ from musiclust.callbacks.base import ResultCallback, RunResult
 from musiclust.cluster import check_k, fit_predict, requested_clusters
 from musiclust.data.datamodule import ArrayDataModule
 from musiclust.data.manifest import ID, dataset_fingerprint
-from musiclust.errors import ConfigError, DataError
+from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.evaluate import evaluate, external_metrics
 from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
 from musiclust.io import write_csv
@@ -52,7 +53,12 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
     params = OmegaConf.to_container(node, resolve=True)
     for key in METADATA_KEYS:
         params.pop(key, None)
-    return instantiate(params, **kwargs, _convert_="all")
+    try:
+        return instantiate(params, **kwargs, _convert_="all")
+    except InstantiationException as err:  # a constructor's own clear message, without Hydra's wrapping
+        if isinstance(err.__cause__, MusiclustError):
+            raise err.__cause__ from None
+        raise
 
 
 def resolve_k(k: Any, manifest: pd.DataFrame, label_col: str | None) -> int | None:
@@ -64,11 +70,12 @@ def resolve_k(k: Any, manifest: pd.DataFrame, label_col: str | None) -> int | No
     return int(manifest[label_col].nunique())
 
 
-def check_label_col(manifest: pd.DataFrame, label_col: str | None) -> None:
+def check_label_col(manifest: pd.DataFrame, label_col: str | None, key: str = "label_col",
+                    fix: str = "or label_col=null for unsupervised metrics only") -> None:
     if label_col and label_col not in manifest.columns:
         raise DataError(
-            f"label_col={label_col!r} is not a column of the dataset (columns: {', '.join(manifest.columns)}). "
-            "Set label_col=<one of those> or label_col=null for unsupervised metrics only."
+            f"{key}={label_col!r} is not a column of the dataset (columns: {', '.join(manifest.columns)}). "
+            f"Set {key}=<one of those> {fix}."
         )
 
 
@@ -132,6 +139,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     n_items = len(manifest) + len(dataset.skipped)  # skip limits count rows the dataset already left out
     label_col = cfg.get("label_col") or None
     check_label_col(manifest, label_col)
+    cond_col = cfg.model.get("cond_col")
+    check_label_col(manifest, cond_col, key="model.cond_col", fix="(the column whose one-hot conditions the model)")
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.k = resolve_k(cfg.get("k"), manifest, label_col)
@@ -156,15 +165,16 @@ def run_experiment(cfg: DictConfig) -> RunResult:
 
     standardizer = Standardizer()
     x = standardizer.fit_transform(values) if cfg.get("standardize", True) else values
-    cond_col = cfg.model.get("cond_col")
     conditions = None
     if cond_col:
-        check_label_col(manifest, cond_col)
         conditions, categories = one_hot(manifest[cond_col])
         log.info("Conditioning on %s (%d values: %s)", cond_col, len(categories), ", ".join(categories))
     datamodule = ArrayDataModule(x, conditions, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                                  seed=int(cfg.seed))
-    model = build(cfg.model, input_shape=tuple(x.shape[1:]), backbone=build(cfg.backbone),
+    backbone = build(cfg.backbone)
+    if cfg.model.get("uses_backbone", True):  # fail before training when feature and backbone do not fit
+        backbone.check_input(tuple(x.shape[1:]), source=f"feature={cfg.feature.get('name', '?')}")
+    model = build(cfg.model, input_shape=tuple(x.shape[1:]), backbone=backbone,
                   n_conditions=0 if conditions is None else conditions.shape[1])
 
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]

@@ -16,7 +16,9 @@ class Backbone:
 
     name = "backbone"
 
-    def check_input(self, input_shape: tuple[int, ...]) -> None:
+    def check_input(self, input_shape: tuple[int, ...], source: str = "the feature", option: str | None = None) -> None:
+        """Raise a ConfigError naming ``source`` (e.g. ``feature=mfcc``) and ``option`` (default
+        ``backbone=<name>``) when this backbone cannot take inputs of ``input_shape``."""
         raise NotImplementedError
 
     def build_encoder(self, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
@@ -45,12 +47,13 @@ class MLPBackbone(Backbone):
         self.dropout = float(dropout)
         self.flatten = bool(flatten)
 
-    def check_input(self, input_shape: tuple[int, ...]) -> None:
+    def check_input(self, input_shape: tuple[int, ...], source: str = "the feature", option: str | None = None) -> None:
+        option = option or f"backbone={self.name}"
         if len(input_shape) != 1 and not self.flatten:
             raise ConfigError(
-                f"backbone=mlp got a time-frequency map of shape {tuple(input_shape)}. "
-                "Use backbone=conv2d for map features (mfcc_frames, logmelspec), "
-                "or backbone.flatten=true to flatten the map on purpose."
+                f"{option} takes vectors, but {source} gives time-frequency maps of shape {tuple(input_shape)}. "
+                f"Use backbone=conv2d for map features (mfcc_frames, logmelspec), "
+                f"or {option.split('=')[0]}.flatten=true to flatten the map on purpose."
             )
 
     def build_encoder(self, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
@@ -76,12 +79,13 @@ class Conv2dBackbone(Backbone):
         self.kernel_size = int(kernel_size)
         self.hidden_dim = int(hidden_dim)
 
-    def check_input(self, input_shape: tuple[int, ...]) -> None:
+    def check_input(self, input_shape: tuple[int, ...], source: str = "the feature", option: str | None = None) -> None:
+        option = option or f"backbone={self.name}"
         if len(input_shape) != 3:
             raise ConfigError(
-                f"backbone=conv2d needs a (channels, frequency, time) map but the feature is a vector of "
-                f"shape {tuple(input_shape)}. Use backbone=mlp for vector features (mfcc, lyrics_tfidf, hybrid), "
-                "or a map feature (feature=logmelspec or feature=mfcc_frames) with conv2d."
+                f"{option} needs (channels, frequency, time) maps, but {source} gives vectors of shape "
+                f"{tuple(input_shape)}. Use backbone=mlp for vector features (mfcc, lyrics_tfidf, hybrid, "
+                "multimodal), or a map feature (feature=logmelspec or feature=mfcc_frames) with conv2d."
             )
 
     def _reduced(self, input_shape: tuple[int, ...]) -> tuple[int, int]:

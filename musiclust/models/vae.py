@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from musiclust.errors import ConfigError
 from musiclust.models.backbones import Backbone
 from musiclust.models.base import EmbeddingModel
 
@@ -145,3 +146,24 @@ class AutoEncoder(VAE):
 
     def kl_weight(self) -> float:
         return 0.0
+
+
+class CVAE(VAE):
+    """Conditional VAE: the one-hot of ``cond_col`` goes into both the encoder head and the decoder.
+
+    The pipeline builds the one-hot from the manifest column named by ``cond_col``.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], backbone: Backbone, cond_col: str | None = None,
+                 n_conditions: int = 0, **kwargs: Any) -> None:
+        if not cond_col:
+            raise ConfigError(
+                "model=cvae needs a column to condition on, but model.cond_col is null. "
+                "Set model.cond_col=<metadata column> (e.g. model.cond_col=language), or use model=vae."
+            )
+        if int(n_conditions) < 1:
+            raise ConfigError(
+                f"model=cvae with model.cond_col={cond_col!r} got no condition values. "
+                "Run it through musiclust.pipeline (which one-hot encodes the column) or pass n_conditions."
+            )
+        super().__init__(input_shape, backbone, cond_col=cond_col, n_conditions=n_conditions, **kwargs)

@@ -1,0 +1,174 @@
+"""Hybrid and multimodal features.
+
+``hybrid``: the posterior mean of a VAE trained on an audio feature, concatenated with the lyrics TF-IDF
+and reduced with TruncatedSVD. ``multimodal``: hybrid plus the one-hot of a metadata column.
+
+The parts are configured as nested config groups (``feature.audio``, ``feature.audio_model``,
+``feature.audio_backbone``, ``feature.lyrics``) and built here, so their settings, the audio VAE's
+included, are part of the feature's cache key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from musiclust.data.manifest import ID, require_columns
+from musiclust.errors import ConfigError
+from musiclust.features.audio import AudioFeature
+from musiclust.features.base import SKIP_COLUMNS, FeatureExtractor, FeatureSet
+from musiclust.features.text import reduce_svd
+from musiclust.preprocess import Standardizer, one_hot
+
+log = logging.getLogger(__name__)
+
+#: Trainer settings of the audio VAE that a config cannot change (no files, no console output)
+_QUIET_TRAINER = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+                  "enable_model_summary": False}
+
+
+def _build(spec: dict[str, Any], **kwargs: Any) -> Any:
+    from musiclust.pipeline import build  # the one place that instantiates config-group nodes
+
+    return build(OmegaConf.create(spec), **kwargs)
+
+
+def _option(spec: dict[str, Any], key: str) -> str:
+    return f"feature.{key}={spec.get('name') or spec.get('_target_', '?')}"
+
+
+def _scaled(block: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` × the block divided by its mean row norm, so blocks of any width weigh the same."""
+    norm = float(np.linalg.norm(block, axis=1).mean())
+    return block * (float(weight) / norm) if norm > 0 else block
+
+
+def _merge_skips(*frames: pd.DataFrame) -> pd.DataFrame:
+    frames = tuple(f for f in frames if not f.empty)
+    if not frames:
+        return pd.DataFrame(columns=SKIP_COLUMNS)
+    merged = pd.concat(frames, ignore_index=True)
+    return merged.groupby(ID, sort=False, as_index=False).agg({"stage": "+".join, "reason": "; ".join})
+
+
+class HybridFeature(FeatureExtractor):
+    """Audio VAE embedding ⊕ lyrics TF-IDF → TruncatedSVD(``svd_dims``).
+
+    Each block is scaled to a mean row norm of its weight before the SVD, so the 16 audio dims and
+    the thousands of TF-IDF columns contribute as ``audio_weight`` : ``lyrics_weight``.
+    """
+
+    name = "hybrid"
+
+    def __init__(
+        self, audio: dict[str, Any], audio_model: dict[str, Any], audio_backbone: dict[str, Any],
+        lyrics: dict[str, Any], audio_trainer: dict[str, Any] | None = None, audio_batch_size: int = 64,
+        audio_weight: float = 1.0, lyrics_weight: float = 1.0, svd_dims: int = 64, seed: int = 0,
+        n_jobs: int = 1, **params: Any,
+    ) -> None:
+        # n_jobs says how to compute, not what comes out: keep it out of the nested configs (the cache key)
+        audio, lyrics = ({k: v for k, v in dict(part).items() if k != "n_jobs"} for part in (audio, lyrics))
+        super().__init__(
+            audio=audio, audio_model=dict(audio_model), audio_backbone=dict(audio_backbone), lyrics=lyrics,
+            audio_trainer=dict(audio_trainer or {}), audio_batch_size=int(audio_batch_size),
+            audio_weight=float(audio_weight), lyrics_weight=float(lyrics_weight), svd_dims=int(svd_dims),
+            seed=int(seed), n_jobs=n_jobs, **params,
+        )
+        self.audio = _build(audio, n_jobs=n_jobs)
+        if not isinstance(self.audio, AudioFeature):
+            raise ConfigError(
+                f"{_option(audio, 'audio')} is not an audio feature. Use one of "
+                "feature/audio@feature.audio=mfcc|mfcc_frames|logmelspec."
+            )
+        self.lyrics = _build(lyrics)
+        if not isinstance(self.lyrics, FeatureExtractor):
+            raise ConfigError(f"{_option(lyrics, 'lyrics')} is not a feature extractor (e.g. lyrics_tfidf).")
+
+    def check_manifest(self, manifest: pd.DataFrame) -> None:
+        self.audio.check_manifest(manifest)
+        self.lyrics.check_manifest(manifest)
+
+    # -- the audio embedding ----------------------------------------------------------------------------
+    def embed_audio(self, values: np.ndarray) -> np.ndarray:
+        """Train the configured audio VAE on standardised ``values``; return the posterior means."""
+        import pytorch_lightning as pl
+        import torch
+
+        from musiclust.data.datamodule import ArrayDataModule
+
+        p = self.params
+        x = Standardizer().fit_transform(values)
+        shape = tuple(x.shape[1:])
+        backbone = _build(p["audio_backbone"])
+        backbone.check_input(shape, source=_option(p["audio"], "audio"),
+                             option=_option(p["audio_backbone"], "audio_backbone"))
+        datamodule = ArrayDataModule(x, batch_size=p["audio_batch_size"], seed=p["seed"])
+        trainer_kwargs = {"max_epochs": 100, "accelerator": "auto", "devices": 1, "log_every_n_steps": 1,
+                          **p["audio_trainer"], **_QUIET_TRAINER}
+        log.info("Feature %s: training the audio model (%s, %s) on %d songs for %s epochs", self.name,
+                 _option(p["audio_model"], "audio_model"), _option(p["audio_backbone"], "audio_backbone"),
+                 len(x), trainer_kwargs["max_epochs"])
+        # a private RNG stream (data loaders draw from it too): the run after this must not depend on
+        # whether the features came from the cache
+        with torch.random.fork_rng():
+            torch.manual_seed(p["seed"])
+            model = _build(p["audio_model"], input_shape=shape, backbone=backbone)
+            pl.Trainer(**trainer_kwargs).fit(model, datamodule=datamodule)
+            model.eval()
+            device = next(model.parameters()).device
+            with torch.no_grad():
+                z = [model.embed({k: v.to(device) for k, v in batch.items()}).cpu().numpy()
+                     for batch in datamodule.predict_dataloader()]
+        summary = getattr(model, "last_epoch_summary", {})
+        if "active_dims_train" in summary:
+            log.info("Feature %s: audio model has %d of %d latent dims active", self.name,
+                     summary["active_dims_train"], model.latent_dim)
+        return np.concatenate(z).astype(np.float64)
+
+    # -- the feature ------------------------------------------------------------------------------------
+    def compute(self, manifest: pd.DataFrame) -> FeatureSet:
+        p = self.params
+        audio = self.audio.compute(manifest)
+        with_audio = manifest[manifest[ID].astype(str).isin(set(audio.ids))]
+        lyrics = self.lyrics.compute(with_audio)
+        skipped = _merge_skips(audio.skipped, lyrics.skipped)
+        if len(lyrics.ids) == 0:
+            return FeatureSet(np.zeros((0, 1), dtype=np.float32), lyrics.ids, skipped)
+        audio_z = self.embed_audio(np.asarray(audio.values))
+        rows = pd.Series(np.arange(len(audio.ids)), index=audio.ids).loc[lyrics.ids].to_numpy()
+        audio_block = audio_z[rows]
+        audio_block = audio_block - audio_block.mean(axis=0)
+        blocks = np.hstack([_scaled(audio_block, p["audio_weight"]),
+                            _scaled(np.asarray(lyrics.values, dtype=np.float64), p["lyrics_weight"])])
+        values = reduce_svd(blocks, p["svd_dims"], p["seed"])
+        return FeatureSet(values.astype(np.float32), lyrics.ids, skipped)
+
+
+class MultimodalFeature(HybridFeature):
+    """The hybrid feature plus the one-hot of a metadata column (missing values → ``missing``)."""
+
+    name = "multimodal"
+
+    def __init__(self, metadata_col: str = "genre", missing: str = "unknown", **kwargs: Any) -> None:
+        if not metadata_col:
+            raise ConfigError("feature=multimodal needs feature.metadata_col=<column> (e.g. genre).")
+        super().__init__(metadata_col=metadata_col, missing=missing, **kwargs)
+
+    def check_manifest(self, manifest: pd.DataFrame) -> None:
+        super().check_manifest(manifest)
+        require_columns(manifest, [self.params["metadata_col"]],
+                        needed_by=f"feature=multimodal (feature.metadata_col={self.params['metadata_col']})",
+                        fix="Set feature.metadata_col=<one of those columns>.")
+
+    def compute(self, manifest: pd.DataFrame) -> FeatureSet:
+        hybrid = super().compute(manifest)
+        column = manifest.set_index(ID)[self.params["metadata_col"]].loc[hybrid.ids]
+        encoded, categories = one_hot(column, missing=self.params["missing"])
+        log.info("Feature %s: one-hot of %s (%d values: %s)", self.name, self.params["metadata_col"],
+                 len(categories), ", ".join(categories))
+        values = np.hstack([np.asarray(hybrid.values), encoded]).astype(np.float32)
+        return FeatureSet(values, hybrid.ids, hybrid.skipped)

@@ -1,0 +1,166 @@
+"""Features: the on-disk cache, the hybrid/multimodal features, and audio that is not the demo's format."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from omegaconf import OmegaConf
+
+from musiclust.data.demo import DemoDataset
+from musiclust.data.manifest import dataset_fingerprint
+from musiclust.features import HybridFeature, MultimodalFeature
+from musiclust.features.audio import AudioFeature
+from musiclust.features.base import FeatureCache
+from musiclust.pipeline import build, run_experiment
+from tests.conftest import TINY_DEMO, compose_config
+from tests.test_matrix import (
+    FAST_HYBRID,
+    LEAN,
+    NO_RECON,
+    one_thread,  # noqa: F401 - autouse fixture
+)
+
+
+def _no_more_computing(monkeypatch, *classes):
+    def refuse(self, manifest):
+        raise AssertionError(f"{type(self).__name__} recomputed features that are in the cache")
+
+    for cls in classes:
+        monkeypatch.setattr(cls, "compute", refuse)
+
+
+def _metrics(run_dir):
+    return pd.read_csv(run_dir / "clustering_metrics.csv").iloc[0]
+
+
+def test_rerun_loads_features_from_cache(make_cfg, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    first = run_experiment(make_cfg("model=pca", *LEAN, run_dir=tmp_path / "a", cache_dir=cache))
+    assert not _metrics(tmp_path / "a")["features_from_cache"]
+    _no_more_computing(monkeypatch, AudioFeature)
+    second = run_experiment(make_cfg("model=pca", *LEAN, run_dir=tmp_path / "b", cache_dir=cache))
+    assert _metrics(tmp_path / "b")["features_from_cache"]
+    np.testing.assert_array_equal(first.clusters, second.clusters)
+
+
+def test_hybrid_rerun_is_cached_and_gives_the_same_clusters(make_cfg, tmp_path, monkeypatch):
+    """The audio VAE runs only once, and training it must not shift the main model's random stream."""
+    cache = tmp_path / "cache"
+    overrides = ("feature=hybrid", *FAST_HYBRID, *LEAN, *NO_RECON)
+    first = run_experiment(make_cfg(*overrides, run_dir=tmp_path / "a", cache_dir=cache))
+    assert not _metrics(tmp_path / "a")["features_from_cache"]
+    _no_more_computing(monkeypatch, HybridFeature, AudioFeature)
+    monkeypatch.setattr(HybridFeature, "embed_audio", lambda *a: pytest.fail("audio VAE retrained"))
+    second = run_experiment(make_cfg(*overrides, run_dir=tmp_path / "b", cache_dir=cache))
+    assert _metrics(tmp_path / "b")["features_from_cache"]
+    np.testing.assert_array_equal(first.z, second.z)
+    np.testing.assert_array_equal(first.clusters, second.clusters)
+
+
+def test_hybrid_cache_key_covers_the_audio_model(make_cfg):
+    feature = make_cfg("feature=hybrid").feature
+
+    def key(**changes):
+        node = feature.copy()
+        for name, value in changes.items():
+            OmegaConf.update(node, name.replace("__", "."), value)
+        return FeatureCache.key("dataset", build(node).cache_config())
+
+    base = key()
+    assert key(n_jobs=2) == base  # how it is computed is not what it computes
+    for change in ({"audio_model__latent_dim": 8}, {"audio_model__beta": 4.0}, {"audio_backbone__hidden_dims": [64]},
+                   {"audio_trainer__max_epochs": 7}, {"audio__n_mfcc": 13}, {"lyrics__ngram_range": [2, 4]},
+                   {"svd_dims": 8}, {"audio_weight": 2.0}, {"seed": 1}):
+        assert key(**change) != base, change
+
+
+def test_audio_embedding_is_deterministic_per_seed(make_cfg):
+    values = np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
+
+    def embed(seed):
+        return build(make_cfg("feature=hybrid", *FAST_HYBRID, f"seed={seed}").feature).embed_audio(values)
+
+    a, b, c = embed(1), embed(1), embed(2)
+    assert a.shape == (40, 16)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+@pytest.fixture
+def messy_manifest(demo_root):
+    """The tiny demo with one missing audio file, one empty lyric and three songs without a genre."""
+    manifest = DemoDataset(root=str(demo_root), **TINY_DEMO).load()
+    manifest.loc[0, "audio_path"] = str(demo_root / "audio" / "gone.wav")
+    manifest.loc[1, "lyrics"] = " "
+    manifest.loc[2:4, "genre"] = np.nan
+    return manifest
+
+
+def test_multimodal_one_hot_and_skips(make_cfg, messy_manifest):
+    extractor = build(make_cfg("feature=multimodal", *FAST_HYBRID, "feature.svd_dims=10").feature)
+    assert isinstance(extractor, MultimodalFeature)
+    features = extractor.compute(messy_manifest)
+    skipped = features.skipped.set_index("id")
+    assert set(skipped.index) == {"song_0000", "song_0001"}
+    assert "missing file" in skipped.loc["song_0000", "reason"] and "empty lyrics" in skipped.loc["song_0001", "reason"]
+    assert list(features.ids) == list(messy_manifest["id"][2:])
+    categories = sorted(set(messy_manifest["genre"].dropna())) + ["unknown"]
+    assert features.values.shape == (34, 10 + len(categories))
+    one_hot = features.values[:, -len(categories):]
+    np.testing.assert_array_equal(one_hot.sum(axis=1), 1.0)
+    unknown = one_hot[:, categories.index("unknown")] == 1
+    assert list(features.ids[unknown]) == ["song_0002", "song_0003", "song_0004"]
+
+
+def _write_real_format_audio(root):
+    """Different containers, rates, channel counts and lengths; one silent and one too-short file."""
+    rng = np.random.default_rng(3)
+    rows = []
+
+    def tone(seconds, sr, freqs, channels=1):
+        t = np.arange(int(seconds * sr)) / sr
+        mono = sum(np.sin(2 * np.pi * f * t) for f in freqs) / len(freqs)
+        mono = 0.5 * mono * (0.6 + 0.4 * np.sin(2 * np.pi * 1.5 * t))
+        return np.stack([mono, 0.8 * mono], axis=1) if channels == 2 else mono
+
+    def noise(seconds, sr, channels=1):
+        burst = rng.standard_normal((int(seconds * sr), channels)) * 0.3
+        burst *= (np.arange(len(burst)) % (sr // 4) < sr // 16)[:, None]  # clicks four times a second
+        return burst[:, 0] if channels == 1 else burst
+
+    specs = [  # name, kind, signal, sr, format options
+        ("a.flac", "tonal", tone(3.0, 44100, [220, 330], 2), 44100, {"subtype": "PCM_24"}),
+        ("b.wav", "tonal", tone(1.2, 48000, [440]), 48000, {"subtype": "FLOAT"}),
+        ("c.ogg", "tonal", tone(5.0, 16000, [262, 330, 392]), 16000, {"format": "OGG", "subtype": "VORBIS"}),
+        ("d.mp3", "tonal", tone(2.5, 44100, [196, 294], 2), 44100, {"format": "MP3"}),
+        ("e.flac", "noisy", noise(4.0, 44100, 2), 44100, {}),
+        ("f.wav", "noisy", noise(2.0, 8000), 8000, {"subtype": "PCM_U8"}),
+        ("g.ogg", "noisy", noise(3.0, 22050), 22050, {"format": "OGG", "subtype": "VORBIS"}),
+        ("h.mp3", "noisy", noise(6.0, 32000), 32000, {"format": "MP3"}),
+        ("silent.wav", "noisy", np.zeros(44100), 44100, {}),
+        ("short.wav", "tonal", tone(0.2, 22050, [440]), 22050, {}),
+    ]
+    for name, kind, signal, sr, options in specs:
+        sf.write(root / name, signal, sr, **options)
+        rows.append({"id": name.split(".")[0], "audio_path": name, "kind": kind})
+    pd.DataFrame(rows).to_csv(root / "songs.csv", index=False)
+    return root / "songs.csv"
+
+
+def test_vae_on_real_format_audio(tmp_path):
+    """WAV/FLAC/OGG/MP3 at 8-48 kHz, mono and stereo, 1-6 s: nothing depends on the demo's format."""
+    audio_dir = tmp_path / "songs"
+    audio_dir.mkdir()
+    manifest = _write_real_format_audio(audio_dir)
+    cfg = compose_config([
+        "dataset=manifest", f"dataset.path={manifest}", "label_col=kind", "k=2", "plot_columns=[kind]",
+        "max_skip_fraction=0.25", "feature=logmelspec", "feature.n_jobs=1", "backbone=conv2d", "batch_size=4",
+        f"paths.cache_dir={tmp_path / 'cache'}", "trainer.enable_progress_bar=false", *LEAN, "trainer.max_epochs=3",
+    ], tmp_path / "run")
+    result = run_experiment(cfg)
+    assert sorted(result.ids) == list("abcdefgh")
+    assert result.z.shape == (8, 16) and np.all(np.isfinite(result.z))
+    skipped = pd.read_csv(tmp_path / "run" / "skipped.csv").set_index("id")["reason"]
+    assert skipped["silent"] == "silent audio" and skipped["short"].startswith("too short")
+    assert result.metrics["n_skipped"] == 2 and (tmp_path / "run" / "reconstructions" / "recon_examples.png").exists()
+    assert dataset_fingerprint(pd.read_csv(manifest))  # the manifest itself is ordinary CSV
