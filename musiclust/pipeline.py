@@ -121,6 +121,7 @@ def settings_of(cfg: DictConfig, k: int | None) -> dict[str, Any]:
         "label_col": cfg.get("label_col") or "",
         "latent_dim": model.get("latent_dim", ""),
         "beta": model.get("beta", ""),
+        "cond_col": model.get("cond_col") or "",
     }
     return settings
 

@@ -140,4 +140,5 @@ class ReconstructionPlotter(ResultCallback):
                 axes[row, 0].plot(recon[row], label="reconstruction", lw=1, alpha=0.8)
                 axes[row, 0].set_title(song, fontsize=8)
                 axes[row, 0].legend(fontsize=7)
+        fig.tight_layout()  # keeps each title clear of the tick labels of the panel above
         save_figure(fig, result.run_dir / "reconstructions" / "recon_examples.png")

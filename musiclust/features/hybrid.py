@@ -67,7 +67,7 @@ class HybridFeature(FeatureExtractor):
     def __init__(
         self, audio: dict[str, Any], audio_model: dict[str, Any], audio_backbone: dict[str, Any],
         lyrics: dict[str, Any], audio_trainer: dict[str, Any] | None = None, audio_batch_size: int = 64,
-        audio_weight: float = 1.0, lyrics_weight: float = 1.0, svd_dims: int = 64, seed: int = 0,
+        audio_weight: float = 1.0, lyrics_weight: float = 1.0, svd_dims: int = 16, seed: int = 0,
         n_jobs: int = 1, **params: Any,
     ) -> None:
         # n_jobs says how to compute, not what comes out: keep it out of the nested configs (the cache key)
