@@ -164,3 +164,28 @@ def test_vae_on_real_format_audio(tmp_path):
     assert skipped["silent"] == "silent audio" and skipped["short"].startswith("too short")
     assert result.metrics["n_skipped"] == 2 and (tmp_path / "run" / "reconstructions" / "recon_examples.png").exists()
     assert dataset_fingerprint(pd.read_csv(manifest))  # the manifest itself is ordinary CSV
+
+
+@pytest.mark.parametrize("seconds", [0.6, 2.0, 9.0])
+def test_time_frequency_maps_have_a_fixed_size(seconds):
+    from musiclust.features import LogMelSpec, MFCCFrames
+
+    signal = np.sin(2 * np.pi * 440 * np.arange(int(seconds * 22050)) / 22050).astype(np.float32)
+    assert LogMelSpec(n_mels=32, frames=64).from_signal(signal).shape == (1, 32, 64)
+    assert MFCCFrames(n_mfcc=13, frames=64).from_signal(signal).shape == (1, 13, 64)
+
+
+def test_lyrics_tfidf_prefers_cleaned_lyrics_and_reads_bengali():
+    from musiclust.features import LyricsTfidf
+
+    manifest = pd.DataFrame({
+        "id": ["a", "b", "c", "d"],
+        "lyrics": ["[Chorus] x", "[Chorus] y", "[Chorus] z", "[Chorus] w"],
+        "lyrics_clean": ["আমি তুমি ভালোবাসা", "আমি তুমি ভালোবাসা গান", "neon dance city", "neon dance city pulse"],
+    })
+    extractor = LyricsTfidf(min_df=1, svd_dims=None)
+    extractor.check_manifest(manifest)
+    values = extractor.compute(manifest).values
+    similarity = values @ values.T  # rows are L2-normalised
+    assert similarity[0, 1] > 0.5 and similarity[2, 3] > 0.5  # same words in either script
+    assert similarity[0, 2] < 0.05  # "[Chorus]" (only in the raw lyrics) is not what was read

@@ -82,7 +82,7 @@ class HybridFeature(FeatureExtractor):
         if not isinstance(self.audio, AudioFeature):
             raise ConfigError(
                 f"{_option(audio, 'audio')} is not an audio feature. Use one of "
-                "feature/audio@feature.audio=mfcc|mfcc_frames|logmelspec."
+                "feature@feature.audio=mfcc (or mfcc_frames, logmelspec)."
             )
         self.lyrics = _build(lyrics)
         if not isinstance(self.lyrics, FeatureExtractor):
