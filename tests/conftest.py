@@ -8,13 +8,28 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from musiclust.run import CONFIG_DIR
 
+#: tiny data on 2 cores: thread pools (torch, OpenMP, BLAS) cost far more than they save
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
 TINY_DEMO = {"n_songs": 36, "duration": 2.0, "seed": 0, "sr": 22050}
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +83,7 @@ def make_cfg(demo_root, shared_cache, tmp_path):
 
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``python -m musiclust ARGS`` as a user would; returns the completed process."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": ""}
+    env = {**os.environ, **ONE_THREAD_ENV, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": ""}
     env.pop("HYDRA_FULL_ERROR")
     return subprocess.run(
         [sys.executable, "-m", "musiclust", *args], cwd=cwd, env=env, capture_output=True, text=True,

@@ -13,12 +13,7 @@ from musiclust.features.audio import AudioFeature
 from musiclust.features.base import FeatureCache
 from musiclust.pipeline import build, run_experiment
 from tests.conftest import TINY_DEMO, compose_config
-from tests.test_matrix import (
-    FAST_HYBRID,
-    LEAN,
-    NO_RECON,
-    one_thread,  # noqa: F401 - autouse fixture
-)
+from tests.test_matrix import FAST_HYBRID, LEAN, NO_RECON
 
 
 def _no_more_computing(monkeypatch, *classes):

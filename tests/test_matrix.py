@@ -4,22 +4,9 @@ combinations that cannot work (one clear error naming both options, before any t
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
 
 from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.pipeline import run_experiment
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny data on 2 shared cores: thread pools (torch, OpenMP, BLAS) cost 10-40× more than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(previous)
-
 
 #: plots that cost seconds per run are covered by tests/test_pipeline.py (reconstructions: two cases here)
 LEAN = ("~callbacks.projection_plotter", "~callbacks.distribution_plotter", "~callbacks.model_checkpoint",

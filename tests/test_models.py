@@ -10,7 +10,6 @@ import torch
 from musiclust.errors import ConfigError
 from musiclust.models import CVAE, VAE, AutoEncoder, Conv2dBackbone, MLPBackbone
 from musiclust.pipeline import run_experiment
-from tests.test_matrix import one_thread  # noqa: F401 - autouse fixture
 
 QUIET = ("~callbacks.projection_plotter", "~callbacks.distribution_plotter", "~callbacks.model_checkpoint",
          "~callbacks.reconstruction_plotter")
