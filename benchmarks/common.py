@@ -22,14 +22,21 @@ RESULT_PREFIX = "BENCH-RESULT "
 
 @dataclass
 class Measurement:
-    """One process tree: wall time, peak RSS of the main process (exact) and of the whole tree (sampled)."""
+    """One process tree: wall time, CPU time (sampled), peak RSS of the main process (exact) and of the whole
+    tree (sampled)."""
 
     wall_s: float
+    cpu_s: float
     main_peak_mb: float
     tree_peak_mb: float
     returncode: int
     output: str
     result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cores(self) -> float:
+        """CPU seconds per wall second: how many cores the process tree actually got."""
+        return self.cpu_s / max(self.wall_s, 1e-9)
 
     def check(self) -> Measurement:
         if self.returncode != 0:
@@ -37,19 +44,22 @@ class Measurement:
         return self
 
 
-def _children() -> dict[int, list[int]]:
+def _processes() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """(children of each pid, CPU seconds used so far by each pid) from /proc."""
     tree: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
-                stat = handle.read()
+                fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(parent, []).append(int(entry))
-    return tree
+        tree.setdefault(int(fields[1]), []).append(int(entry))
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return tree, cpu
 
 
 def _rss_mb(pid: int) -> float:
@@ -63,14 +73,17 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def tree_rss_mb(root: int) -> float:
-    """Sum of the resident memory of ``root`` and all its descendants (shared pages counted per process)."""
-    tree, total, todo = _children(), 0.0, [root]
+def sample_tree(root: int) -> tuple[float, dict[int, float]]:
+    """Resident memory of ``root`` and all its descendants summed (shared pages counted per process), and the
+    CPU seconds each of them has used so far."""
+    tree, cpu = _processes()
+    total, used, todo = 0.0, {}, [root]
     while todo:
         pid = todo.pop()
         total += _rss_mb(pid)
+        used[pid] = cpu.get(pid, 0.0)
         todo.extend(tree.get(pid, []))
-    return total
+    return total, used
 
 
 def measure(args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO, interval: float = 0.1,
@@ -82,14 +95,16 @@ def measure(args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
     with tempfile.TemporaryFile(mode="w+") as out:
         start = time.perf_counter()
         process = subprocess.Popen(args, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        tree_peak = 0.0
+        tree_peak, cpu_by_pid = 0.0, {}
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() - start > timeout:
                 process.kill()
-            tree_peak = max(tree_peak, tree_rss_mb(process.pid))
+            rss, cpu_now = sample_tree(process.pid)
+            tree_peak = max(tree_peak, rss)
+            cpu_by_pid.update(cpu_now)
             time.sleep(interval)
         wall = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -100,7 +115,8 @@ def measure(args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
     for line in output.splitlines():
         if line.startswith(RESULT_PREFIX):
             result.update(json.loads(line[len(RESULT_PREFIX):]))
-    return Measurement(wall, main_peak, max(tree_peak, main_peak), process.returncode, output, result)
+    cpu = sum(cpu_by_pid.values())  # as last sampled, per process (wait4 would miss workers it did not reap)
+    return Measurement(wall, cpu, main_peak, max(tree_peak, main_peak), process.returncode, output, result)
 
 
 def python(*args: str) -> list[str]:

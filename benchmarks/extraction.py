@@ -123,7 +123,7 @@ def run() -> dict[str, Any]:
         # end to end: the child's wall time with interpreter start-up, imports and warm-up (for musiclust
         # without its second, warm pass, which gives the steady rate)
         wall = m.wall_s - m.result.get("warm_extract_s", 0.0)
-        runs[name] = {"wall_s": wall, "files_per_s": m.result["files"] / wall,
+        runs[name] = {"wall_s": wall, "files_per_s": m.result["files"] / wall, "cores": m.cores,
                       "steady_files_per_s": m.result["steady_files_per_s"], "peak_mb": m.tree_peak_mb, **m.result}
         print(f"  {name:34s} {runs[name]['files_per_s']:6.1f} files/s end to end "
               f"({wall:5.1f} s), {runs[name]['steady_files_per_s']:6.1f} files/s steady", flush=True)
@@ -141,10 +141,10 @@ def run() -> dict[str, Any]:
         f"after: {load_average()}.",
         "",
         "| approach | end-to-end files/s (wall s) | steady files/s | fixed start-up ≈ wall − files/steady | "
-        "peak memory (process tree) |",
-        "|---|---|---|---|---|",
+        "cores obtained (CPU s / wall s) | peak memory (process tree) |",
+        "|---|---|---|---|---|---|",
         *(f"| {k} | {v['files_per_s']:.1f} ({v['wall_s']:.1f} s) | {v['steady_files_per_s']:.1f} | "
-          f"{v['wall_s'] - v['files'] / v['steady_files_per_s']:.1f} s | {v['peak_mb']:.0f} MB |"
+          f"{v['wall_s'] - v['files'] / v['steady_files_per_s']:.1f} s | {v['cores']:.2f} | {v['peak_mb']:.0f} MB |"
           for k, v in runs.items()),
         "",
         f"**Ratio (end to end, vs the faster baseline: {best_name}): {fmt_ratio(ratio)}** (target ≥ {TARGET}×). "

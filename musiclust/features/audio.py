@@ -10,6 +10,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from functools import lru_cache
 from time import perf_counter
 from typing import Any
@@ -29,6 +30,9 @@ MIN_FILES_PER_WORKER = 8
 MAX_CHUNK_FILES = 64
 #: seconds before the extraction progress bar appears (short extractions show none)
 PROGRESS_DELAY = 2.0
+#: modules the worker fork server imports once, so that forked workers start with them loaded
+#: (``__main__`` as multiprocessing does by default: workers re-run the main module, its imports are then done)
+WORKER_PRELOAD = ["__main__", "musiclust.features.audio", "librosa.core.audio", "librosa.feature", "librosa.filters"]
 
 
 @lru_cache(maxsize=32)
@@ -203,21 +207,46 @@ def worker_count(n_jobs: int, n_files: int) -> int:
     return max(1, min(effective_n_jobs(n_jobs), n_files // MIN_FILES_PER_WORKER))
 
 
+def _process_pool(workers: int) -> Executor:
+    """Worker processes forked from a fork server that has imported librosa once (``WORKER_PRELOAD``).
+
+    Importing librosa (scipy.signal, numba) takes seconds of CPU; a fresh interpreter per worker would pay it
+    once per worker, a fork server pays it once per run and later pools fork from it again at no cost.
+    The fork server is a clean single-threaded process, so forking it is safe even after torch has started
+    threads in this one. Where there is no fork server (Windows), workers are spawned.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(WORKER_PRELOAD)
+    else:
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
 def _run_chunks(
     paths: list[str], features: Sequence[AudioFeature], workers: int
 ) -> Iterator[tuple[int, ChunkResult]]:
     """(start row, result) per chunk of contiguous files, in completion order."""
+    from concurrent.futures import as_completed
+
     size = max(1, min(MAX_CHUNK_FILES, math.ceil(len(paths) / (workers * 4))))
     tasks = [(start, paths[start : start + size]) for start in range(0, len(paths), size)]
     if workers == 1:
         for start, chunk in tasks:
             yield start, _extract_chunk(chunk, features)
         return
-    from joblib import Parallel, delayed
-
-    # loky worker processes (librosa is not thread-friendly); the pool is reused by later calls
-    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(_extract_task)(start, chunk, features) for start, chunk in tasks)
+    # processes, not threads: librosa's Python-level work holds the GIL
+    with _process_pool(workers) as pool:
+        futures = [pool.submit(_extract_task, start, chunk, features) for start, chunk in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _compact_rows(array: np.ndarray, rows: np.ndarray, block: int = 4096) -> None:
@@ -234,9 +263,10 @@ def extract_audio(
     """Decode every file once and compute all ``features`` from it, in parallel processes.
 
     Files are split into contiguous chunks for ``n_jobs`` worker processes (-1 = all cores; fewer when there
-    are few files, see :func:`worker_count`). Features that share an STFT compute it once per song. Each chunk
-    comes back as one float32 array per feature and is copied straight into place, so rows keep the manifest
-    order whatever the number of processes. ``progress``: show a tqdm bar (None = only on a terminal), which
+    are few files, see :func:`worker_count`), forked from a fork server that imports librosa once per run.
+    Features that share an STFT compute it once per song. Each chunk comes back as one float32 array per
+    feature and is copied straight into place, so rows keep the manifest order whatever the number of
+    processes. ``progress``: show a tqdm bar (None = only on a terminal), which
     appears once extraction has taken more than a couple of seconds.
     """
     from tqdm.auto import tqdm
