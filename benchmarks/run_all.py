@@ -34,6 +34,19 @@ NOTES = """## Notes
 """
 
 
+def scheduler_note() -> str:
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as handle:
+            autogroup = handle.read().strip() == "1"
+    except OSError:
+        autogroup = False
+    if not autogroup:
+        return ""
+    return ("- This kernel shares CPU time fairly between sessions (autogroup scheduling is on): while other "
+            "sessions are busy, all processes of a benchmark together get about one session's share of the cores, "
+            "so extra worker processes cannot add throughput; the 'cores obtained' column shows what each run got.\n")
+
+
 def machine() -> str:
     model = ""
     try:
@@ -53,7 +66,7 @@ def write(sections: list[str], started: str) -> None:
         f"Written by `make bench` ({started}, {machine()}). Do not edit by hand: re-run `make bench`.",
         "",
     ]
-    write_text("\n".join([*header, *sections, NOTES]), RESULTS)
+    write_text("\n".join([*header, *sections, NOTES + scheduler_note()]), RESULTS)
 
 
 def main(argv: list[str]) -> int:

@@ -118,6 +118,36 @@ def test_cache_hit_is_memory_mapped_and_skips_compute(manifest, tmp_path, monkey
     assert len(entries) == 1 and not entries[0].startswith(".")  # the temporary folder was renamed, none left
 
 
+def test_concurrent_jobs_compute_a_cache_entry_once(tmp_path):
+    """Two sweep jobs that need the same features: one computes, the other waits and loads the entry."""
+    import threading
+    import time
+
+    from musiclust.features.base import FeatureExtractor, FeatureSet
+
+    calls = []
+
+    class Slow(FeatureExtractor):
+        name = "slow"
+
+        def compute(self, manifest):
+            calls.append(1)
+            time.sleep(0.5)
+            return FeatureSet(values=np.ones((len(manifest), 2), dtype=np.float32), ids=manifest["id"])
+
+    rows = pd.DataFrame({"id": ["a", "b", "c"]})
+    cache, results = FeatureCache(tmp_path / "cache"), []
+    jobs = [threading.Thread(target=lambda: results.append(load_or_compute(Slow(), rows, "fp", cache)))
+            for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    assert len(calls) == 1
+    assert sorted(from_cache for _, from_cache in results) == [False, True]
+    np.testing.assert_array_equal(results[0][0].values, results[1][0].values)
+
+
 def blobs(n: int, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return make_blobs(n_samples=n, n_features=8, centers=k, cluster_std=0.5, random_state=seed)
 
@@ -203,3 +233,26 @@ def test_datamodule_serves_whole_batches_without_per_item_access(monkeypatch):
     np.testing.assert_array_equal(again.numpy(), order)  # same seed, same order
     predicted = list(datamodule.predict_dataloader())
     np.testing.assert_array_equal(torch.cat([b["x"] for b in predicted]).numpy(), features)
+
+
+def test_projection_plots_subsample_large_runs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from musiclust.callbacks import plots
+    from musiclust.callbacks.base import RunResult
+
+    seen = []
+    project_2d = plots.project_2d
+
+    def spy(z, method, seed):
+        seen.append(len(z))
+        return project_2d(z, method, seed)
+
+    monkeypatch.setattr(plots, "project_2d", spy)
+    z, truth = blobs(3000)
+    result = RunResult(run_dir=Path(tmp_path), settings={"seed": 0, "model": "pca", "clusterer": "kmeans"},
+                       ids=np.arange(3000).astype(str), z=z, clusters=truth, manifest=pd.DataFrame({"id": range(3000)}),
+                       metrics={}, mean=np.zeros(0), std=np.zeros(0))
+    plots.ProjectionPlotter(methods=["tsne"], max_points=200).on_result(None, None, result)
+    assert seen == [200]
+    assert (tmp_path / "latent_visualization" / "pca_kmeans_tsne.png").exists()
