@@ -1,6 +1,6 @@
 """``make bench``: run the benchmarks, print each ratio, write benchmarks/results.md.
 
-``python -m benchmarks.run_all [extraction] [sweep_cache] [large_n] [default_run]`` runs a subset.
+``python -m benchmarks.run_all [extraction] [sweep_cache] [large_n] [default_run] [openmp]`` runs a subset.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchmarks import default_run, extraction, large_n, sweep_cache
+from benchmarks import default_run, extraction, large_n, openmp, sweep_cache
 from benchmarks.common import RESULTS, WORK, load_average
 
 BENCHMARKS = {
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "sweep_cache": sweep_cache,
     "large_n": large_n,
     "default_run": default_run,
+    "openmp": openmp,
 }
 
 NOTES = """## Notes
