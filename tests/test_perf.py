@@ -53,6 +53,11 @@ def test_parallel_extraction_equals_sequential(manifest):
     np.testing.assert_array_equal(sequential[0].ids, songs.to_numpy())  # manifest order, bad items left out
     assert sequential[0].values.shape == (len(songs), 80)
     assert sequential[1].values.shape == (len(songs), 1, 64, 128)
+    after_skips = int(manifest.index[manifest["id"] == "short"][0]) + 1
+    for row in (after_skips, len(manifest) - 1):  # the first song after the skipped items, and the last one
+        signal, _ = audio.decode(manifest["audio_path"][row], 22050, None, 0.5)
+        kept_row = list(sequential[0].ids).index(manifest["id"][row])
+        np.testing.assert_allclose(parallel[0].values[kept_row], MFCCStats().from_signal(signal), rtol=1e-5, atol=1e-4)
     skipped = sequential[0].skipped.set_index("id")
     assert list(skipped.index) == ["gone", "short"]
     assert "missing" in skipped.loc["gone", "reason"] and "short" in skipped.loc["short", "reason"]

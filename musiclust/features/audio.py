@@ -266,8 +266,8 @@ def extract_audio(
     are few files, see :func:`worker_count`), forked from a fork server that imports librosa once per run.
     Features that share an STFT compute it once per song. Each chunk comes back as one float32 array per
     feature and is copied straight into place, so rows keep the manifest order whatever the number of
-    processes. ``progress``: show a tqdm bar (None = only on a terminal), which
-    appears once extraction has taken more than a couple of seconds.
+    processes. ``progress``: show a tqdm bar (None = only on a terminal); it appears once extraction has
+    taken more than a couple of seconds.
     """
     from tqdm.auto import tqdm
 
