@@ -1,4 +1,5 @@
-"""Clustering: scikit-learn estimators built from ``conf/clusterer`` via ``_target_``."""
+"""Clustering: scikit-learn estimators built from ``conf/clusterer`` via ``_target_``, adapted to large N by
+:func:`scalable_clusterer` (``large_n`` settings)."""
 
 from __future__ import annotations
 
