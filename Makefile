@@ -27,8 +27,9 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check musiclust tests benchmarks
 
+# benchmarks (not part of test): writes benchmarks/results.md; BENCH="extraction large_n" runs a subset
 bench: $(STAMP)
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.run_all $(BENCH)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musiclust.callbacks.base import ResultCallback, RunResult
-from musiclust.cluster import check_k, fit_predict, requested_clusters
+from musiclust.cluster import check_k, fit_predict, requested_clusters, scalable_clusterer
 from musiclust.data.datamodule import ArrayDataModule
 from musiclust.data.manifest import ID, dataset_fingerprint
 from musiclust.errors import ConfigError, DataError, MusiclustError
@@ -159,6 +159,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     handle_skips(skipped, n_items, run_dir, float(cfg.max_skip_fraction), k)
     manifest = align(manifest, features)
     check_k(k, len(manifest), clusterer_name)
+    large_n = OmegaConf.to_container(cfg.large_n, resolve=True) if cfg.get("large_n") else {}
+    clusterer = scalable_clusterer(clusterer, len(manifest), seed=int(cfg.seed), **large_n)
     values = np.asarray(features.values, dtype=np.float32)
     if not np.all(np.isfinite(values)):
         bad = features.ids[~np.isfinite(values.reshape(len(values), -1)).all(axis=1)]
@@ -194,6 +196,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
         metrics.update(external_metrics(labels[labelled].astype(str).to_numpy(), clusters[labelled]))
         metrics["n_unlabelled"] = int((~labelled).sum())
     metrics.update(model.summary_metrics())
+    metrics["clusterer_class"] = type(clusterer).__name__
+    metrics["epochs_trained"] = int(trainer.current_epoch)
     metrics["n_skipped"] = int(len(skipped))
     metrics["features_from_cache"] = bool(from_cache)
     metrics["feature_seconds"] = round(feature_seconds, 3)

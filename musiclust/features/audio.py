@@ -1,22 +1,95 @@
-"""Audio features computed with librosa; each file is decoded once for all audio features of a run."""
+"""Audio features computed with librosa.
+
+Each file is decoded once for all audio features of a run, features that share an STFT or a mel
+spectrogram compute it once per song (:class:`Spectra`), and files are spread over worker processes.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
+from functools import lru_cache
+from time import perf_counter
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from musiclust.data.manifest import AUDIO, ID
+from musiclust.errors import ConfigError
 from musiclust.features.base import FeatureExtractor, FeatureSet, skip_frame
 
 log = logging.getLogger(__name__)
 
+#: fewest files per worker process: a process (and its librosa import, seconds) must have enough work to pay off
+MIN_FILES_PER_WORKER = 8
+#: most files per task sent to a worker: small enough for load balancing and a live progress bar
+MAX_CHUNK_FILES = 64
+#: seconds before the extraction progress bar appears (short extractions show none)
+PROGRESS_DELAY = 2.0
+#: modules the worker fork server imports once, so that forked workers start with them loaded
+#: (``__main__`` as multiprocessing does by default: workers re-run the main module, its imports are then done)
+WORKER_PRELOAD = ["__main__", "musiclust.features.audio", "librosa.core.audio", "librosa.feature", "librosa.filters"]
+
+
+@lru_cache(maxsize=32)
+def mel_basis(sr: int, n_fft: int, n_mels: int, fmax: float | None) -> np.ndarray:
+    """The mel filter bank, built once per process (``librosa.feature.melspectrogram`` rebuilds it per call)."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmax=fmax)
+    basis.setflags(write=False)
+    return basis
+
+
+class Spectra:
+    """One decoded song and the spectra derived from it, each computed at most once.
+
+    The results equal ``librosa.feature.melspectrogram(y=...)`` / ``librosa.feature.mfcc(y=...)``; they are
+    memoised so that features with the same ``n_fft``/``hop_length`` share one STFT per song.
+    """
+
+    def __init__(self, signal: np.ndarray, sr: int) -> None:
+        self.signal, self.sr = signal, int(sr)
+        self._memo: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def power(self, n_fft: int, hop_length: int) -> np.ndarray:
+        """Power spectrogram |STFT|², shape (1 + n_fft // 2, frames)."""
+        key = ("power", n_fft, hop_length)
+        if key not in self._memo:
+            import librosa
+
+            self._memo[key] = np.abs(librosa.stft(y=self.signal, n_fft=n_fft, hop_length=hop_length)) ** 2.0
+        return self._memo[key]
+
+    def mel_power(self, n_fft: int, hop_length: int, n_mels: int, fmax: float | None = None) -> np.ndarray:
+        """Mel power spectrogram, shape (n_mels, frames)."""
+        key = ("mel", n_fft, hop_length, n_mels, fmax)
+        if key not in self._memo:
+            basis = mel_basis(self.sr, n_fft, n_mels, fmax)
+            # the contraction librosa.feature.melspectrogram uses, so the numbers are the same
+            self._memo[key] = np.einsum("...ft,mf->...mt", self.power(n_fft, hop_length), basis, optimize=True)
+        return self._memo[key]
+
+    def mfcc(self, n_mfcc: int, n_fft: int, hop_length: int, n_mels: int = 128) -> np.ndarray:
+        """MFCCs, shape (n_mfcc, frames), with librosa's defaults (128 mel bands, DCT-II, ortho)."""
+        key = ("mfcc", n_mfcc, n_fft, hop_length, n_mels)
+        if key not in self._memo:
+            import librosa
+
+            log_mel = librosa.power_to_db(self.mel_power(n_fft, hop_length, n_mels))
+            self._memo[key] = librosa.feature.mfcc(S=log_mel, n_mfcc=n_mfcc)
+        return self._memo[key]
+
 
 class AudioFeature(FeatureExtractor):
-    """Base for features computed from one decoded signal per song."""
+    """Base for features computed from one decoded signal per song.
+
+    Subclasses implement :meth:`from_spectra` (to share STFTs with other features) or :meth:`from_signal`.
+    """
 
     required_columns = (ID, AUDIO)
 
@@ -28,9 +101,18 @@ class AudioFeature(FeatureExtractor):
                          min_duration=min_duration, n_jobs=n_jobs, **params)
         self.sr, self.duration, self.hop_length, self.n_fft = int(sr), duration, int(hop_length), int(n_fft)
         self.min_duration, self.n_jobs = float(min_duration), int(n_jobs)
+        if self.n_jobs == 0:
+            raise ConfigError(f"feature.n_jobs=0 for feature={self.name}: use -1 for all cores, or 1, 2, ...")
+
+    def from_spectra(self, spectra: Spectra) -> np.ndarray:
+        """The feature of one song from its shared :class:`Spectra` (default: :meth:`from_signal`)."""
+        return self.from_signal(spectra.signal)
 
     def from_signal(self, signal: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The feature of one decoded song."""
+        if type(self).from_spectra is AudioFeature.from_spectra:
+            raise NotImplementedError(f"{type(self).__name__} must implement from_signal or from_spectra")
+        return self.from_spectra(Spectra(signal, self.sr))
 
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:
         return extract_audio(manifest, [self], n_jobs=self.n_jobs)[0]
@@ -84,47 +166,150 @@ def decode(path: str, sr: int, duration: float | None, min_duration: float) -> t
     return signal, ""
 
 
-def _extract_chunk(
-    rows: Sequence[tuple[str, str]], features: Sequence[AudioFeature]
-) -> list[tuple[str, list[np.ndarray] | None, str]]:
+ChunkResult = tuple[np.ndarray, list[np.ndarray], list[tuple[int, str]]]
+
+
+def _extract_chunk(paths: Sequence[str], features: Sequence[AudioFeature]) -> ChunkResult:
+    """Decode each file once and compute every feature from it.
+
+    Returns (offsets of the decoded files in ``paths``, one stacked float32 array per feature,
+    (offset, reason) for each skipped file): one array per feature is cheap to send back from a worker.
+    """
+    from threadpoolctl import threadpool_limits
+
     first = features[0]
-    out = []
-    for song_id, path in rows:
-        signal, reason = decode(path, first.sr, first.duration, first.min_duration)
-        if signal is None:
-            out.append((song_id, None, reason))
-            continue
-        out.append((song_id, [f.from_signal(signal) for f in features], ""))
-    return out
+    kept: list[int] = []
+    values: list[list[np.ndarray]] = [[] for _ in features]
+    skipped: list[tuple[int, str]] = []
+    # one BLAS thread per process: the matrices are small and the parallelism is across files
+    with threadpool_limits(limits=1, user_api="blas"):
+        for offset, path in enumerate(paths):
+            signal, reason = decode(path, first.sr, first.duration, first.min_duration)
+            if signal is None:
+                skipped.append((offset, reason))
+                continue
+            spectra = Spectra(signal, first.sr)
+            for j, feature in enumerate(features):
+                values[j].append(np.asarray(feature.from_spectra(spectra), dtype=np.float32))
+            kept.append(offset)
+    stacked = [np.stack(v) if v else np.zeros((0,), dtype=np.float32) for v in values]
+    return np.asarray(kept, dtype=np.int64), stacked, skipped
 
 
-def extract_audio(manifest: pd.DataFrame, features: Sequence[AudioFeature], n_jobs: int = 1) -> list[FeatureSet]:
-    """Decode every file once and compute all ``features`` from it, in parallel processes."""
-    from joblib import Parallel, delayed, effective_n_jobs
+def _extract_task(start: int, paths: Sequence[str], features: Sequence[AudioFeature]) -> tuple[int, ChunkResult]:
+    return start, _extract_chunk(paths, features)
 
+
+def worker_count(n_jobs: int, n_files: int) -> int:
+    """Processes to use: ``n_jobs`` (-1 = all cores), but at least MIN_FILES_PER_WORKER files each."""
+    from joblib import effective_n_jobs
+
+    return max(1, min(effective_n_jobs(n_jobs), n_files // MIN_FILES_PER_WORKER))
+
+
+def _process_pool(workers: int) -> Executor:
+    """Worker processes forked from a fork server that has imported librosa once (``WORKER_PRELOAD``).
+
+    Importing librosa (scipy.signal, numba) takes seconds of CPU; a fresh interpreter per worker would pay it
+    once per worker, a fork server pays it once per run and later pools fork from it again at no cost.
+    The fork server is a clean single-threaded process, so forking it is safe even after torch has started
+    threads in this one. Where there is no fork server (Windows), workers are spawned.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(WORKER_PRELOAD)
+    else:
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _run_chunks(
+    paths: list[str], features: Sequence[AudioFeature], workers: int
+) -> Iterator[tuple[int, ChunkResult]]:
+    """(start row, result) per chunk of contiguous files, in completion order."""
+    from concurrent.futures import as_completed
+
+    size = max(1, min(MAX_CHUNK_FILES, math.ceil(len(paths) / (workers * 4))))
+    tasks = [(start, paths[start : start + size]) for start in range(0, len(paths), size)]
+    if workers == 1:
+        for start, chunk in tasks:
+            yield start, _extract_chunk(chunk, features)
+        return
+    # processes, not threads: librosa's Python-level work holds the GIL
+    with _process_pool(workers) as pool:
+        futures = [pool.submit(_extract_task, start, chunk, features) for start, chunk in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _compact_rows(array: np.ndarray, rows: np.ndarray, block: int = 4096) -> None:
+    """Move the (sorted, unique) ``rows`` of ``array`` to its front in place, one block at a time."""
+    for start in range(0, len(rows), block):
+        source = rows[start : start + block]
+        if source[-1] != start + len(source) - 1:  # rows before a skipped file are already in place
+            array[start : start + len(source)] = array[source]
+
+
+def extract_audio(
+    manifest: pd.DataFrame, features: Sequence[AudioFeature], n_jobs: int = 1, *, progress: bool | None = None
+) -> list[FeatureSet]:
+    """Decode every file once and compute all ``features`` from it, in parallel processes.
+
+    Files are split into contiguous chunks for ``n_jobs`` worker processes (-1 = all cores; fewer when there
+    are few files, see :func:`worker_count`), forked from a fork server that imports librosa once per run.
+    Features that share an STFT compute it once per song. Each chunk comes back as one float32 array per
+    feature and is copied straight into place, so rows keep the manifest order whatever the number of
+    processes. ``progress``: show a tqdm bar (None = only on a terminal); it appears once extraction has
+    taken more than a couple of seconds.
+    """
+    from tqdm.auto import tqdm
+
+    if not features:
+        raise ValueError("extract_audio needs at least one feature")
     decoders = {(f.sr, f.duration, f.min_duration) for f in features}
     if len(decoders) != 1:
         raise ValueError("features decoded together must share sr, duration and min_duration")
-    rows = list(zip(manifest[ID].astype(str), manifest[AUDIO].astype(str), strict=True))
-    workers = max(1, min(effective_n_jobs(n_jobs), len(rows) // 16 or 1))
-    if workers == 1:
-        results = _extract_chunk(rows, features)
-    else:
-        chunks = [rows[i::workers * 4] for i in range(workers * 4)]
-        parts = Parallel(n_jobs=workers, backend="loky")(delayed(_extract_chunk)(c, features) for c in chunks)
-        order = {song_id: i for i, (song_id, _) in enumerate(rows)}
-        results = sorted((r for part in parts for r in part), key=lambda r: order[r[0]])
-    kept = [r for r in results if r[1] is not None]
-    skipped = skip_frame([(r[0], r[2]) for r in results if r[1] is None], stage="audio")
-    ids = np.array([r[0] for r in kept], dtype=str)
+    ids = manifest[ID].astype(str).to_numpy()
+    paths = manifest[AUDIO].astype(str).tolist()
+    n_files, workers = len(paths), worker_count(n_jobs, len(paths))
+    names = "+".join(f.name for f in features)
+    outputs: list[np.ndarray | None] = [None] * len(features)
+    kept = np.zeros(n_files, dtype=bool)
+    skipped: list[tuple[int, str]] = []
+    begin = perf_counter()
+    bar = tqdm(total=n_files, desc=f"features {names}", unit="song", delay=PROGRESS_DELAY,
+               disable=None if progress is None else not progress)
+    with bar:
+        for start, (offsets, arrays, skips) in _run_chunks(paths, features, workers):
+            rows = start + offsets
+            for j, array in enumerate(arrays):
+                if len(rows) and outputs[j] is None:
+                    outputs[j] = np.empty((n_files, *array.shape[1:]), dtype=np.float32)
+                if len(rows):
+                    outputs[j][rows] = array
+            kept[rows] = True
+            skipped.extend((start + offset, reason) for offset, reason in skips)
+            bar.update(len(offsets) + len(skips))
+    seconds = perf_counter() - begin
+    log.info("Audio features %s: %d songs in %.1f s with %d process%s (%.1f songs/s)", names, n_files, seconds,
+             workers, "es" if workers > 1 else "", n_files / max(seconds, 1e-9))
+    rows = np.flatnonzero(kept)
+    skip_rows = skip_frame([(ids[i], reason) for i, reason in sorted(skipped)], stage="audio")
     sets = []
-    for j in range(len(features)):
-        values = (
-            np.stack([r[1][j] for r in kept]).astype(np.float32)
-            if kept
-            else np.zeros((0,), dtype=np.float32)
-        )
-        sets.append(FeatureSet(values=values, ids=ids, skipped=skipped))
+    for output in outputs:
+        if output is None:
+            values = np.zeros((0,), dtype=np.float32)
+        else:
+            _compact_rows(output, rows)
+            values = output[: len(rows)]
+        sets.append(FeatureSet(values=values, ids=ids[rows], skipped=skip_rows))
     return sets
 
 
@@ -147,15 +332,11 @@ class MFCCStats(AudioFeature):
         super().__init__(n_mfcc=n_mfcc, **kwargs)
         self.n_mfcc = int(n_mfcc)
 
-    def mfcc(self, signal: np.ndarray) -> np.ndarray:
-        import librosa
+    def mfcc(self, spectra: Spectra) -> np.ndarray:
+        return spectra.mfcc(n_mfcc=self.n_mfcc, n_fft=self.n_fft, hop_length=self.hop_length)
 
-        return librosa.feature.mfcc(
-            y=signal, sr=self.sr, n_mfcc=self.n_mfcc, n_fft=self.n_fft, hop_length=self.hop_length
-        )
-
-    def from_signal(self, signal: np.ndarray) -> np.ndarray:
-        m = self.mfcc(signal)
+    def from_spectra(self, spectra: Spectra) -> np.ndarray:
+        m = self.mfcc(spectra)
         return np.concatenate([m.mean(axis=1), m.std(axis=1), m.min(axis=1), m.max(axis=1)])
 
 
@@ -168,8 +349,8 @@ class MFCCFrames(MFCCStats):
         super().__init__(frames=frames, **kwargs)
         self.frames = int(frames)
 
-    def from_signal(self, signal: np.ndarray) -> np.ndarray:
-        return fix_frames(self.mfcc(signal), self.frames)[None]
+    def from_spectra(self, spectra: Spectra) -> np.ndarray:
+        return fix_frames(self.mfcc(spectra), self.frames)[None]
 
 
 class LogMelSpec(AudioFeature):
@@ -181,10 +362,8 @@ class LogMelSpec(AudioFeature):
         super().__init__(n_mels=n_mels, frames=frames, fmax=fmax, **kwargs)
         self.n_mels, self.frames, self.fmax = int(n_mels), int(frames), fmax
 
-    def from_signal(self, signal: np.ndarray) -> np.ndarray:
+    def from_spectra(self, spectra: Spectra) -> np.ndarray:
         import librosa
 
-        mel = librosa.feature.melspectrogram(
-            y=signal, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels, fmax=self.fmax
-        )
+        mel = spectra.mel_power(n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels, fmax=self.fmax)
         return fix_frames(librosa.power_to_db(mel, ref=np.max, top_db=80.0), self.frames)[None]

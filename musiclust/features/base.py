@@ -8,6 +8,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,8 +90,9 @@ class FeatureExtractor:
 class FeatureCache:
     """Directory of computed features keyed by hash(dataset fingerprint, feature config).
 
-    Values are stored as ``.npy`` and loaded memory-mapped; every entry is written to a temporary
-    folder and renamed into place, so concurrent sweep jobs never read half-written entries.
+    Values are stored as ``.npy`` and loaded memory-mapped (a cache hit reads only the pages it uses);
+    every entry is written to a temporary folder and renamed into place, so concurrent sweep jobs never
+    read half-written entries, and :meth:`computing` makes them compute each entry once.
     """
 
     def __init__(self, root: str | os.PathLike, enabled: bool = True) -> None:
@@ -112,6 +115,26 @@ class FeatureCache:
         ids = np.load(entry / "ids.npy", allow_pickle=False)
         skipped = pd.read_csv(entry / "skipped.csv", dtype=str).fillna("")
         return FeatureSet(values=values, ids=ids, skipped=skipped)
+
+    @contextmanager
+    def computing(self, name: str, key: str) -> Iterator[None]:
+        """Hold an exclusive lock on one entry while it is computed, so that parallel sweep jobs that need
+        the same features compute them once (the others wait, then load the entry). POSIX only.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock, concurrent jobs may compute the same entry twice
+            fcntl = None
+        if not self.enabled or fcntl is None:
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{name}-{key}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def store(self, name: str, key: str, features: FeatureSet, config: dict[str, Any]) -> None:
         if not self.enabled:
@@ -141,9 +164,12 @@ def load_or_compute(
     config = extractor.cache_config()
     key = FeatureCache.key(fingerprint, config)
     cached = cache.load(extractor.name, key)
-    if cached is not None:
-        log.info("Features %s: loaded from cache %s", extractor.name, cache.path_for(extractor.name, key))
-        return cached, True
-    features = extractor.compute(manifest)
-    cache.store(extractor.name, key, features, config)
-    return features, False
+    if cached is None:
+        with cache.computing(extractor.name, key):
+            cached = cache.load(extractor.name, key)  # another job may have stored it while we waited
+            if cached is None:
+                features = extractor.compute(manifest)
+                cache.store(extractor.name, key, features, config)
+                return features, False
+    log.info("Features %s: loaded from cache %s", extractor.name, cache.path_for(extractor.name, key))
+    return cached, True
