@@ -114,7 +114,8 @@ class VaDE(VAE):
         )
         kl_per_dim = (gamma[:, :, None] * cross_entropy).sum(dim=1) - 0.5 * (1.0 + logvar)
         kl_cluster = (gamma * (log_gamma - torch.log_softmax(self.mixture_logits, dim=0)[None])).sum(dim=1)
-        self.log("train/kl_cluster", kl_cluster.mean(), on_step=False, on_epoch=True, batch_size=len(mu))
+        if self._trainer is not None:
+            self.log("train/kl_cluster", kl_cluster.mean(), on_step=False, on_epoch=True, batch_size=len(mu))
         self._assigned = self._assigned.to(gamma.device) + torch.bincount(
             gamma.argmax(dim=1).detach(), minlength=self.n_components
         )
