@@ -51,8 +51,8 @@ tr.failed td{color:#a00}
 tbody tr:nth-child(even){background:#fafafa}
 .charts,.images{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0;border:1px solid #eee;padding:6px;background:#fff}
-figcaption{font-size:.8em;color:#555;max-width:600px}
-figure img{max-width:600px;height:auto;display:block}
+figcaption{font-size:.8em;color:#555;max-width:900px}
+figure img{max-width:min(900px,90vw);height:auto;display:block}
 .run{margin-bottom:2em}
 .missing{color:#888;font-style:italic;font-size:.85em}
 """
