@@ -57,14 +57,17 @@ class ReportParser(HTMLParser):
 
 @pytest.fixture(scope="module")
 def three_runs(demo_root, shared_cache, tmp_path_factory) -> Path:
-    """Two seeds of PCA + k-means (one cell) and one AE run (it has reconstructions)."""
+    """Two seeds of PCA + k-means (one cell) and one VAE run (it has reconstructions)."""
+    from threadpoolctl import threadpool_limits
+
     from tests.conftest import compose_config, tiny_overrides
 
     root = tmp_path_factory.mktemp("report_runs")
     base = [*tiny_overrides(demo_root, shared_cache), "callbacks.distribution_plotter.columns=[genre]"]
     for name, overrides in (("pca_s1", ["model=pca", "seed=1"]), ("pca_s2", ["model=pca", "seed=2"]),
                             ("vae", ["model.latent_dim=4", "trainer.max_epochs=2"])):
-        run_experiment(compose_config([*base, *overrides], root / name))
+        with threadpool_limits(1):  # t-SNE of 36 points: OpenMP threads only contend on a busy machine
+            run_experiment(compose_config([*base, *overrides], root / name))
     return root
 
 
