@@ -49,6 +49,7 @@ SETTING_SOURCES: dict[str, tuple[str, ...]] = {
     "feature": ("feature.name", "@feature"),
     "model": ("model.name", "@model"),
     "backbone": ("backbone.name", "@backbone"),
+    "reducer": ("reducer.name", "@reducer"),
     "clusterer": ("clusterer.name", "@clusterer"),
     "k": ("k",),
     "seed": ("seed",),
@@ -60,8 +61,8 @@ SETTING_SOURCES: dict[str, tuple[str, ...]] = {
 #: command-line overrides that name a setting above (so the override adds no extra column)
 OVERRIDE_ALIASES = {
     "task": "task", "task_name": "task", "dataset": "dataset", "feature": "feature", "model": "model",
-    "backbone": "backbone", "clusterer": "clusterer", "k": "k", "seed": "seed", "label_col": "label_col",
-    "model.latent_dim": "latent_dim", "model.beta": "beta", "model.cond_col": "cond_col",
+    "backbone": "backbone", "reducer": "reducer", "clusterer": "clusterer", "k": "k", "seed": "seed",
+    "label_col": "label_col", "model.latent_dim": "latent_dim", "model.beta": "beta", "model.cond_col": "cond_col",
 }
 #: overrides that say where or how a run was executed, not what was computed
 BOOKKEEPING_PREFIXES = (
@@ -527,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="write PATH.csv, PATH.md and PATH_{metric}.png bar charts with error bars")
     parser.add_argument("--no-plots", action="store_true", help="with --out: skip the bar charts")
+    parser.add_argument("--html", default=None, metavar="PATH",
+                        help="write one self-contained HTML report: sortable table, metric charts, every run's plots")
     return parser
 
 
@@ -542,6 +545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out:
             for path in write_outputs(comparison, args.out, plots=not args.no_plots):
                 print(f"wrote {path}")
+        if args.html:
+            from musiclust.report import write_report
+
+            print(f"wrote {write_report(comparison, args.html, sources=args.dirs)}")
     except MusiclustError as err:
         print(f"musiclust-compare: error: {err}", file=sys.stderr)
         return 2

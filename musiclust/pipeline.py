@@ -17,14 +17,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musiclust.callbacks.base import ResultCallback, RunResult
-from musiclust.cluster import check_k, fit_predict, requested_clusters, scalable_clusterer
+from musiclust.cluster import bind_model, check_k, fit_predict, requested_clusters, scalable_clusterer
 from musiclust.data.datamodule import ArrayDataModule
 from musiclust.data.manifest import ID, dataset_fingerprint
 from musiclust.errors import ConfigError, DataError, MusiclustError
-from musiclust.evaluate import evaluate, external_metrics
+from musiclust.evaluate import evaluate
 from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
 from musiclust.io import write_csv
 from musiclust.preprocess import Standardizer, one_hot
+from musiclust.reduce import NoReducer, reduces
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def settings_of(cfg: DictConfig, k: int | None) -> dict[str, Any]:
         "feature": cfg.feature.get("name", ""),
         "model": model.get("name", ""),
         "backbone": cfg.backbone.get("name", "") if model.get("uses_backbone", True) else "",
+        "reducer": cfg.reducer.get("name", "none") if cfg.get("reducer") else "none",
         "clusterer": cfg.clusterer.get("name", ""),
         "k": k if k is not None else "",  # None for density-based clusterers
         "seed": int(cfg.seed),
@@ -146,6 +148,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     with open_dict(cfg):
         cfg.k = resolve_k(cfg.get("k"), manifest, label_col)
     clusterer = build(cfg.clusterer)
+    reducer = build(cfg.reducer) if cfg.get("reducer") else NoReducer()
     k = requested_clusters(clusterer)
     clusterer_name = cfg.clusterer.get("name", "?")
     check_k(k, len(manifest), clusterer_name)
@@ -172,13 +175,15 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     if cond_col:
         conditions, categories = one_hot(manifest[cond_col])
         log.info("Conditioning on %s (%d values: %s)", cond_col, len(categories), ", ".join(categories))
+    labels = manifest[label_col] if label_col else None
     datamodule = ArrayDataModule(x, conditions, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                                 seed=int(cfg.seed))
+                                 seed=int(cfg.seed), labels=None if labels is None else labels.to_numpy())
     backbone = build(cfg.backbone)
     if cfg.model.get("uses_backbone", True):  # fail before training when feature and backbone do not fit
         backbone.check_input(tuple(x.shape[1:]), source=f"feature={cfg.feature.get('name', '?')}")
     model = build(cfg.model, input_shape=tuple(x.shape[1:]), backbone=backbone,
                   n_conditions=0 if conditions is None else conditions.shape[1])
+    bind_model(clusterer, model, reduced=reduces(reducer))
 
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
@@ -186,15 +191,12 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     trainer.fit(model, datamodule=datamodule)
     z = torch.cat(trainer.predict(model, datamodule=datamodule)).float().cpu().numpy()
 
-    clusters = fit_predict(clusterer, z)
-    labels = manifest[label_col] if label_col else None
+    z_clustered = reducer.fit_transform(z) if reduces(reducer) else None
+    clusters = fit_predict(clusterer, z if z_clustered is None else z_clustered)
     metrics = evaluate(
-        z, clusters, silhouette_sample_size=cfg.get("silhouette_sample_size"), seed=int(cfg.seed),
+        z, clusters, labels_true=labels, silhouette_sample_size=cfg.get("silhouette_sample_size"),
+        seed=int(cfg.seed), z_reduced=z_clustered,
     )
-    if labels is not None:
-        labelled = labels.notna().to_numpy()
-        metrics.update(external_metrics(labels[labelled].astype(str).to_numpy(), clusters[labelled]))
-        metrics["n_unlabelled"] = int((~labelled).sum())
     metrics.update(model.summary_metrics())
     metrics["clusterer_class"] = type(clusterer).__name__
     metrics["epochs_trained"] = int(trainer.current_epoch)

@@ -45,11 +45,12 @@ class ArrayDataModule(pl.LightningDataModule):
 
     Batches hold ``x``, ``cond`` and ``index`` (row numbers). Training batches are shuffled with a
     generator seeded by ``seed``; prediction batches keep the row order.
+    ``labels`` (N,), when given, are the ``label_col`` values of the same songs for monitoring callbacks.
     """
 
     def __init__(
         self, features: np.ndarray, conditions: np.ndarray | None = None, batch_size: int = 64,
-        num_workers: int = 0, seed: int = 0, predict_batch_size: int = 1024,
+        num_workers: int = 0, seed: int = 0, predict_batch_size: int = 1024, labels: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.features = np.ascontiguousarray(features, dtype=np.float32)
@@ -59,6 +60,7 @@ class ArrayDataModule(pl.LightningDataModule):
         self.batch_size = max(1, min(int(batch_size), len(self.features)))
         self.num_workers, self.seed, self.predict_batch_size = int(num_workers), int(seed), int(predict_batch_size)
         # torch.from_numpy shares memory with the arrays above: no copy, no disk
+        self.labels = labels  # label_col values, for monitoring callbacks only (never given to the model)
         self.dataset = _ArrayDataset(torch.from_numpy(self.features), torch.from_numpy(self.conditions))
 
     def _loader(self, batch_size: int, shuffle: bool) -> DataLoader:

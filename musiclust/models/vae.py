@@ -77,17 +77,25 @@ class VAE(EmbeddingModel):
             return self.beta
         return self.beta * min(1.0, (self.current_epoch + 1) / self.kl_warmup_epochs)
 
+    def kl_terms(
+        self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """KL(q(z|x) || prior): per latent dim (N, D) for collapse monitoring, and per song (N,) for the loss."""
+        kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        return kl_per_dim, kl_per_dim.sum(dim=1)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x = batch["x"]
         mu, logvar = self.encode(batch)
         if logvar is not None:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            kl_per_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+            kl_per_dim, kl_per_song = self.kl_terms(mu, logvar, z)
         else:
             z, kl_per_dim = mu, torch.zeros_like(mu)
+            kl_per_song = kl_per_dim.sum(dim=1)
         recon = self.decode(z, batch)
         recon_loss = (recon - x).pow(2).flatten(1).sum(dim=1).mean()
-        kl = kl_per_dim.sum(dim=1).mean()
+        kl = kl_per_song.mean()
         loss = recon_loss + self.kl_weight() * kl
         size = x.shape[0]
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
@@ -131,12 +139,14 @@ class VAE(EmbeddingModel):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
+    def on_train_end(self) -> None:
+        # kept here because trainer.predict() resets trainer.callback_metrics afterwards
+        logged = self.trainer.callback_metrics
+        self.final_train_metrics = {k.split("/")[-1]: float(v) for k, v in logged.items() if k.startswith("train/")}
+        self.final_train_metrics.pop("active_dims", None)
+
     def summary_metrics(self) -> dict[str, Any]:
-        logged = self.trainer.callback_metrics if self._trainer is not None else {}
-        out = {k.split("/")[-1]: float(v) for k, v in logged.items() if k.startswith("train/")}
-        out.pop("active_dims", None)
-        out.update(self.last_epoch_summary)
-        return out
+        return {**getattr(self, "final_train_metrics", {}), **self.last_epoch_summary}
 
 
 class AutoEncoder(VAE):
