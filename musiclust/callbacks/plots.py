@@ -21,6 +21,8 @@ from musiclust.io import save_figure  # noqa: E402
 log = logging.getLogger(__name__)
 
 PROJECTIONS = ("tsne", "umap")
+#: t-SNE of at most this many points runs on one thread
+SINGLE_THREAD_TSNE = 2000
 
 
 def project_2d(z: np.ndarray, method: str, seed: int) -> np.ndarray:
@@ -30,9 +32,12 @@ def project_2d(z: np.ndarray, method: str, seed: int) -> np.ndarray:
         return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
     if method == "tsne":
         from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
 
         perplexity = float(max(2.0, min(30.0, (len(z) - 1) / 3)))
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)
+        # a few thousand points: OpenMP threads cost more in start-up and contention than they save
+        with threadpool_limits(limits=1 if len(z) <= SINGLE_THREAD_TSNE else None):
+            return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)
     if method == "umap":
         import umap
 
