@@ -196,8 +196,9 @@ def run() -> dict[str, Any]:
         f"{fmt_ratio(runs['musiclust, one process (n_jobs=1)']['files_per_s'] / baselines[best_name]['files_per_s'])} "
         "end to end.",
         "",
-        "Where a fresh process's time goes before its first feature (each librosa process pays this once; "
-        "musiclust's workers pay it in parallel, its main process never imports librosa):",
+        "Where a fresh process's time goes before its first feature (the baseline pays this in its process, "
+        "musiclust once per run in the fork server its workers are forked from; its main process never imports "
+        "librosa):",
         "",
         "| stage | seconds |",
         "|---|---|",

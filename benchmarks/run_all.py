@@ -28,10 +28,11 @@ NOTES = """## Notes
   the other in the same run; on a shared machine the load averages above say how noisy they are.
 - Peak memory: "main process" is the exact peak resident set size (`wait4`); "process tree" adds up the
   sampled resident memory of the main process and its workers (shared pages counted in each process).
-- Extraction, end to end vs steady: each process that uses librosa first imports it (see the stage table
-  in section 1). With a few hundred 4-second demo clips that fixed cost is a large part of both sides'
-  time, so the end-to-end ratio stays below the steady-state one; with real songs (minutes long), thousands
-  of files, or sweeps whose worker pool is already warm, the steady rate is what counts.
+- Extraction, end to end vs steady: a process that uses librosa first imports it and loads numba's compiled
+  code (the stage table in section 1): the baseline pays this in its one process, musiclust once per run in
+  the fork server its workers are forked from. With a few hundred 4-second demo clips that fixed cost is a
+  large part of both sides' time, so the end-to-end ratio stays below the per-file one; with real songs
+  (minutes long), thousands of files, or sweeps that reuse the fork server, the per-file rate is what counts.
 """
 
 

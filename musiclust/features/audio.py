@@ -30,9 +30,9 @@ MIN_FILES_PER_WORKER = 8
 MAX_CHUNK_FILES = 64
 #: seconds before the extraction progress bar appears (short extractions show none)
 PROGRESS_DELAY = 2.0
-#: modules the worker fork server imports once, so that forked workers start with them loaded
+#: modules the worker fork server imports once, so that forked workers start with them loaded and warm
 #: (``__main__`` as multiprocessing does by default: workers re-run the main module, its imports are then done)
-WORKER_PRELOAD = ["__main__", "musiclust.features.audio", "librosa.core.audio", "librosa.feature", "librosa.filters"]
+WORKER_PRELOAD = ["__main__", "musiclust.features.worker_warmup"]
 
 
 @lru_cache(maxsize=32)
@@ -200,6 +200,22 @@ def _extract_task(start: int, paths: Sequence[str], features: Sequence[AudioFeat
     return start, _extract_chunk(paths, features)
 
 
+def warm_up(sr: int = 22050) -> None:
+    """Run decoding's and the built-in features' librosa code once on a second of noise.
+
+    The fork server calls this (``worker_warmup``) so that numba's compiled functions are loaded before
+    workers are forked from it; otherwise every new worker spends about a second on its first song.
+    """
+    import librosa
+    from threadpoolctl import threadpool_limits
+
+    noise = 0.1 * np.random.default_rng(0).standard_normal((2, sr)).astype(np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        spectra = Spectra(librosa.to_mono(noise), sr)
+        for feature in (MFCCStats(sr=sr), MFCCFrames(sr=sr), LogMelSpec(sr=sr)):
+            feature.from_spectra(spectra)
+
+
 def worker_count(n_jobs: int, n_files: int) -> int:
     """Processes to use: ``n_jobs`` (-1 = all cores), but at least MIN_FILES_PER_WORKER files each."""
     from joblib import effective_n_jobs
@@ -208,7 +224,7 @@ def worker_count(n_jobs: int, n_files: int) -> int:
 
 
 def _process_pool(workers: int) -> Executor:
-    """Worker processes forked from a fork server that has imported librosa once (``WORKER_PRELOAD``).
+    """Worker processes forked from a fork server that has imported and run librosa once (``WORKER_PRELOAD``).
 
     Importing librosa (scipy.signal, numba) takes seconds of CPU; a fresh interpreter per worker would pay it
     once per worker, a fork server pays it once per run and later pools fork from it again at no cost.
