@@ -4,6 +4,8 @@ Run dirs here are written by hand with known numbers, so every expected value ca
 tests/test_sweeps.py compares real sweep and single-run dirs end to end.
 """
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from omegaconf import OmegaConf
 
 from musiclust import compare
 from musiclust.compare import aggregate, find_runs, main, stability, summarize, varying_settings
+from musiclust.sweep import write_sweep_comparison
 
 IDS = np.array([f"song{i:02d}" for i in range(12)])
 GENRE = np.repeat([0, 1, 2], 4)
@@ -185,3 +188,15 @@ def test_file_names_match_the_writers():
     assert (compare.METRICS_FILE, compare.LATENTS_FILE) == (METRICS_FILE, LATENTS_FILE)
     cfg = compose_config([], Path("/tmp/unused"))
     assert set(settings_of(cfg, 6)) <= set(compare.SETTING_SOURCES)  # every recorded setting is known here
+
+
+def test_sweep_comparison_lists_every_job_of_this_sweep_only(sweep):
+    now = time.time()
+    leftover = write_run(sweep / "6", "raw", 0, 0.4)  # from an earlier, larger sweep in the same dir
+    os.utime(leftover / ".hydra" / "overrides.yaml", (now - 3600, now - 3600))
+    table_path, summary_path = write_sweep_comparison(sweep, "easy", since=now - 60)
+    table = pd.read_csv(table_path)
+    assert [Path(p).name for p in table["run_dir"]] == ["0", "1", "2", "3", "4", "5"]  # job order, one row each
+    assert list(table["status"]) == ["ok", "ok", "failed", "ok", "ok", "incomplete"]
+    assert table_path.name == "easy_comparison.csv" and summary_path.name == "easy_comparison_summary.csv"
+    assert sorted(pd.read_csv(summary_path)["model"]) == ["pca", "vae"]
