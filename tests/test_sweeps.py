@@ -19,7 +19,7 @@ from musiclust.compare import main as compare_main
 from musiclust.errors import ConfigError
 from musiclust.run import CONFIG_DIR
 from musiclust.sweep import config_fingerprint, expand_grids, record_fingerprint, stored_metrics
-from tests.conftest import REPO, run_cli, tiny_overrides
+from tests.conftest import ONE_THREAD_ENV, REPO, run_cli, tiny_overrides
 
 LYRICS = ["feature=lyrics_tfidf", "label_col=language", "k=2"]
 
@@ -172,7 +172,7 @@ def test_joblib_workers_run_without_dataloader_workers(joblib_sweep):
 # ------------------------------------------------------------------------------------------- compare
 def test_compare_two_sweeps_and_a_single_run(easy_sweep, joblib_sweep, single_run, tmp_path, capsys):
     out = tmp_path / "cmp"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, **ONE_THREAD_ENV, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "musiclust.compare", str(easy_sweep), str(joblib_sweep[0]),
                            str(single_run), "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -198,7 +198,7 @@ def test_killed_sweep_resumes_without_redoing_finished_jobs(tmp_path, cli):
     sweep = tmp_path / "sweep"
     args = ["-m", "hydra/sweeper=grid", "hydra.sweeper.grids=[{model:'pca,vae'},{model:'raw,pca'}]", *LYRICS,
             *cli, "trainer.max_epochs=8", f"hydra.sweep.dir={sweep}", f"paths.root_dir={tmp_path}"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, **ONE_THREAD_ENV, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "musiclust", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first, second_started = sweep / "0" / "clustering_metrics.csv", sweep / "1" / ".hydra" / "overrides.yaml"
