@@ -120,6 +120,7 @@ def test_hard_grid():
     assert len(jobs) == len(set(jobs)) == 6
     assert frozenset({"feature=logmelspec", "model=beta_vae", "model.beta=4"}) in jobs
     assert frozenset({"feature=logmelspec", "model=cvae", "model.cond_col=language"}) in jobs
+    assert frozenset({"feature=multimodal", "feature.metadata_col=genre", "model=raw"}) in jobs
     assert len(grid_jobs("hard", "seed=0,1")) == 12
 
 
@@ -302,3 +303,5 @@ def test_hard_task_on_tiny_demo(tmp_path, cli):
     table = pd.read_csv(sweep / "hard_comparison.csv")
     assert len(table) == 6 and table["run_dir"].is_unique
     assert set(table["status"]) == {"ok"}, table[["model", "error"]]
+    leak = table.set_index("feature")["feature.metadata_col"].fillna("")  # the genre input is shown
+    assert leak["multimodal"] == "genre" and (leak.drop("multimodal") == "").all()
