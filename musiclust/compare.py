@@ -392,6 +392,14 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if abs(value) >= 1000 or 0 < abs(value) < 0.01 else f"{value:.3f}"
 
 
+def _mean_std(mean: float, std: float) -> str:
+    if not np.isfinite(std):
+        return _number(mean)
+    if np.isfinite(mean) and 0.01 <= abs(mean) < 1000:
+        return f"{mean:.3f} ± {std:.3f}"  # one precision for both, so they read together
+    return f"{_number(mean)} ± {_number(std)}"
+
+
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Numbers rounded for reading; ``x_mean``/``x_std`` pairs merged into one ``x`` column as ``mean ± std``."""
     out = {}
@@ -400,8 +408,7 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if column.endswith("_mean") and (std := column.removesuffix("_mean") + "_std") in frame.columns:
             out[column.removesuffix("_mean")] = [
-                _number(m) if not np.isfinite(s) else f"{_number(m)} ± {_number(s)}"
-                for m, s in zip(frame[column], frame[std], strict=True)]
+                _mean_std(m, s) for m, s in zip(frame[column], frame[std], strict=True)]
         elif column == "stability_ari_std":
             continue
         else:
