@@ -32,15 +32,12 @@ from omegaconf import OmegaConf
 
 from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.io import save_figure, write_csv, write_text
-from musiclust.run import ERROR_FILE
+from musiclust.layout import ERROR_FILE, HYDRA_DIR, LATENTS_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
 # File names written by musiclust.callbacks.writers (kept here so the compare CLI need not import torch;
 # tests/test_compare.py checks they agree).
-METRICS_FILE = "clustering_metrics.csv"
-LATENTS_FILE = "latents.npz"
-HYDRA_DIR = ".hydra"
 
 #: settings written by the pipeline (pipeline.settings_of) and where to find them in a job's config
 SETTING_SOURCES: dict[str, tuple[str, ...]] = {

@@ -24,12 +24,12 @@ from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.evaluate import evaluate
 from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
 from musiclust.io import write_csv
+from musiclust.layout import SKIPPED_FILE
 from musiclust.preprocess import Standardizer, one_hot
 from musiclust.reduce import NoReducer, reduces
 
 log = logging.getLogger(__name__)
 
-SKIPPED_FILE = "skipped.csv"
 
 
 def quiet_libraries() -> None:

@@ -13,13 +13,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from musiclust.errors import MusiclustError
+from musiclust.errors import ConfigError, MusiclustError
 from musiclust.io import write_text
+from musiclust.layout import ERROR_FILE, METRICS_FILE
 
 log = logging.getLogger("musiclust")
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-ERROR_FILE = "error.txt"
 
 
 def objective_of(cfg: DictConfig, metrics: dict) -> float:
@@ -53,6 +53,11 @@ def run_and_report(cfg: DictConfig) -> float:
         if cfg.get("resume") and (stored := stored_metrics(run_dir, fingerprint)) is not None:
             log.info("resume=true: %s already finished; keeping its results", run_dir)
             return objective_of(cfg, stored)
+        if not cfg.get("resume") and not cfg.get("overwrite") and (run_dir / METRICS_FILE).exists():
+            raise ConfigError(
+                f"{run_dir} already holds the results of a finished run. Add resume=true to keep finished jobs, "
+                "overwrite=true to recompute them, or choose another hydra.sweep.dir / hydra.run.dir."
+            )
         (run_dir / ERROR_FILE).unlink(missing_ok=True)  # an error from an earlier attempt no longer applies
         if _in_worker_processes() and cfg.get("num_workers"):
             log.info("num_workers=%s → 0: the joblib launcher's workers cannot start DataLoader workers",

@@ -18,12 +18,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from musiclust.io import write_csv, write_text
+from musiclust.layout import FINGERPRINT_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
-FINGERPRINT_FILE = "config_fingerprint.txt"
 #: keys that do not change what a job computes, left out of its fingerprint
-FINGERPRINT_EXCLUDES = ("resume",)
+FINGERPRINT_EXCLUDES = ("resume", "overwrite")
 
 
 # ----------------------------------------------------------------------------------------------- comparison
@@ -110,7 +110,6 @@ def stored_metrics(run_dir: str | Path, fingerprint: str) -> dict[str, Any] | No
     """
     import pandas as pd
 
-    from musiclust.compare import METRICS_FILE
     from musiclust.errors import ConfigError
 
     run_dir = Path(run_dir)

@@ -66,3 +66,17 @@ def test_manifest_without_audio_for_audio_feature(cli_args, tmp_path):
     args = [a for a in cli_args if not a.startswith("dataset.")]
     proc = run_cli(*args, "dataset=manifest", f"dataset.path={manifest}", "feature=mfcc", "k=2", cwd=tmp_path)
     _assert_one_clear_error(proc, "feature=mfcc needs column(s) ['audio_path']", "feature=lyrics_tfidf")
+
+
+def test_finished_run_dir_is_not_overwritten_unless_asked(make_cfg, tmp_path, caplog):
+    from musiclust.run import run_and_report
+
+    run_dir = tmp_path / "finished"
+    run_dir.mkdir()
+    (run_dir / "clustering_metrics.csv").write_text("model,nmi\npca,0.5\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_and_report(make_cfg("model=pca", run_dir=run_dir))
+    assert exit_info.value.code == 2
+    assert "already holds the results of a finished run" in caplog.text and "overwrite=true" in caplog.text
+    assert (run_dir / "clustering_metrics.csv").read_text() == "model,nmi\npca,0.5\n"
+    assert run_and_report(make_cfg("model=pca", "overwrite=true", run_dir=run_dir)) > 0.3

@@ -10,11 +10,10 @@ import pytorch_lightning as pl
 
 from musiclust.callbacks.base import ResultCallback, RunResult
 from musiclust.io import save_npz, write_csv
+from musiclust.layout import LATENTS_FILE, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "clustering_metrics.csv"
-LATENTS_FILE = "latents.npz"
 
 
 class MetricsWriter(ResultCallback):
