@@ -276,32 +276,16 @@ def test_optuna_search_records_every_trial(tmp_path, cli):
 
 
 # ------------------------------------------------------------------------------------------- full suites
-def options_exist(*names: str) -> bool:
-    return all((Path(CONFIG_DIR) / f"{name}.yaml").exists() for name in names)
-
-
-MEDIUM_OPTIONS = ("feature/hybrid", "model/ae", "clusterer/agglomerative", "clusterer/dbscan", "clusterer/spectral")
-HARD_OPTIONS = ("feature/multimodal", "model/ae", "model/beta_vae", "model/cvae")
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not options_exist(*MEDIUM_OPTIONS), reason="needs hybrid/ae/agglomerative/dbscan/spectral")
-def test_medium_task_on_tiny_demo(tmp_path, cli):
-    run_ok("-m", "task=medium", *cli, cwd=tmp_path, timeout=1800)
+@pytest.mark.parametrize("task, n_jobs", [("medium", 10), ("hard", 6)])
+def test_full_task_on_tiny_demo(tmp_path, cli, task, n_jobs):
+    run_ok("-m", f"task={task}", *cli, cwd=tmp_path, timeout=1800)
     (sweep,) = sweep_dirs(tmp_path)
-    table = pd.read_csv(sweep / "medium_comparison.csv")
-    assert len(table) == 10 and table["run_dir"].is_unique and len(job_dirs(sweep)) == 10
+    table = pd.read_csv(sweep / f"{task}_comparison.csv")
+    assert len(table) == n_jobs and table["run_dir"].is_unique and len(job_dirs(sweep)) == n_jobs
     assert set(table["status"]) == {"ok"}, table[["model", "clusterer", "error"]]
-    assert not table.duplicated(["feature", "model", "clusterer"]).any()
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not options_exist(*HARD_OPTIONS), reason="needs the multimodal/ae/beta_vae/cvae options")
-def test_hard_task_on_tiny_demo(tmp_path, cli):
-    run_ok("-m", "task=hard", *cli, cwd=tmp_path, timeout=1800)
-    (sweep,) = sweep_dirs(tmp_path)
-    table = pd.read_csv(sweep / "hard_comparison.csv")
-    assert len(table) == 6 and table["run_dir"].is_unique
-    assert set(table["status"]) == {"ok"}, table[["model", "error"]]
-    leak = table.set_index("feature")["feature.metadata_col"].fillna("")  # the genre input is shown
-    assert leak["multimodal"] == "genre" and (leak.drop("multimodal") == "").all()
+    assert not table.duplicated([c for c in ("feature", "model", "clusterer", "model.beta", "model.cond_col")
+                                 if c in table.columns]).any()
+    if task == "hard":
+        leak = table.set_index("feature")["feature.metadata_col"].fillna("")  # the genre input is shown
+        assert leak["multimodal"] == "genre" and (leak.drop("multimodal") == "").all()
