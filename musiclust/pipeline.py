@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
@@ -23,9 +22,11 @@ from musiclust.data.manifest import ID, dataset_fingerprint
 from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.evaluate import evaluate
 from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
+from musiclust.features.normalize import Normalizer
+from musiclust.features.normalize import resolve as resolve_normalization
 from musiclust.io import write_csv
 from musiclust.layout import SKIPPED_FILE
-from musiclust.preprocess import Standardizer, one_hot
+from musiclust.preprocess import one_hot
 from musiclust.reduce import NoReducer, reduces
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     extractor = build(cfg.feature)
     cache = FeatureCache(cfg.paths.cache_dir, enabled=bool(cfg.get("cache", True)))
     features, from_cache = load_or_compute(extractor, manifest, dataset_fingerprint(manifest), cache)
+    features = features.drop_nonfinite()  # one damaged song is skipped (skipped.csv), not fatal
     feature_seconds = time.perf_counter() - start
     skipped = pd.concat([f for f in (dataset.skipped, features.skipped) if not f.empty] or [features.skipped],
                         ignore_index=True)
@@ -164,13 +166,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     check_k(k, len(manifest), clusterer_name)
     large_n = OmegaConf.to_container(cfg.large_n, resolve=True) if cfg.get("large_n") else {}
     clusterer = scalable_clusterer(clusterer, len(manifest), seed=int(cfg.seed), **large_n)
-    values = np.asarray(features.values, dtype=np.float32)
-    if not np.all(np.isfinite(values)):
-        bad = features.ids[~np.isfinite(values.reshape(len(values), -1)).all(axis=1)]
-        raise DataError(f"features of {len(bad)} songs contain NaN/inf (first: {bad[0]}). Check those files.")
-
-    standardizer = Standardizer()
-    x = standardizer.fit_transform(values) if cfg.get("standardize", True) else values
+    normalizer = Normalizer(resolve_normalization(features.normalization, cfg.get("normalization")))
+    x = normalizer.fit_transform(features.values)
     conditions = None
     if cond_col:
         conditions, categories = one_hot(manifest[cond_col])
@@ -206,10 +203,9 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     metrics["total_seconds"] = round(time.perf_counter() - start, 3)
 
     result = RunResult(
-        run_dir=run_dir, settings=settings_of(cfg, k),
+        run_dir=run_dir, settings={**settings_of(cfg, k), "normalization": normalizer.describe()},
         ids=features.ids, z=z, clusters=clusters, manifest=manifest, metrics=metrics,
-        mean=standardizer.mean if standardizer.mean is not None else np.zeros(0),
-        std=standardizer.std if standardizer.std is not None else np.zeros(0), datamodule=datamodule,
+        mean=normalizer.mean_, std=normalizer.scale_, datamodule=datamodule,
     )
     result.extra["plot_columns"] = list(cfg.get("plot_columns") or [])
     for callback in trainer.callbacks:

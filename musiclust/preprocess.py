@@ -1,35 +1,9 @@
-"""The one place for "flatten + standardize" and for one-hot conditioning columns."""
+"""Flattening maps and one-hot conditioning columns (normalisation: musiclust.features.normalize)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-
-
-@dataclass
-class Standardizer:
-    """Zero-mean, unit-variance scaling. Vectors: per feature. Maps (N, C, F, T): per (channel, frequency)
-    row over songs and time, so the time structure of a spectrogram survives.
-    """
-
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
-
-    def fit(self, values: np.ndarray) -> Standardizer:
-        values = np.asarray(values, dtype=np.float64)
-        axes = (0,) if values.ndim == 2 else (0, values.ndim - 1)
-        self.mean = values.mean(axis=axes, keepdims=True)[0]
-        std = values.std(axis=axes, keepdims=True)[0]
-        self.std = np.where(std < 1e-8, 1.0, std)
-        return self
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return ((np.asarray(values, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
-
-    def fit_transform(self, values: np.ndarray) -> np.ndarray:
-        return self.fit(values).transform(values)
 
 
 def flatten(values: np.ndarray) -> np.ndarray:

@@ -319,13 +319,13 @@ def extract_audio(
     rows = np.flatnonzero(kept)
     skip_rows = skip_frame([(ids[i], reason) for i, reason in sorted(skipped)], stage="audio")
     sets = []
-    for output in outputs:
+    for feature, output in zip(features, outputs, strict=True):
         if output is None:
             values = np.zeros((0,), dtype=np.float32)
         else:
             _compact_rows(output, rows)
             values = output[: len(rows)]
-        sets.append(FeatureSet(values=values, ids=ids[rows], skipped=skip_rows))
+        sets.append(FeatureSet(values=values, ids=ids[rows], skipped=skip_rows, normalization=feature.normalization))
     return sets
 
 

@@ -10,44 +10,88 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from musiclust.features.normalize import Normalization, as_normalization, to_json
 from musiclust.io import write_csv, write_json
 
 log = logging.getLogger(__name__)
 
 #: bump when the numbers an extractor produces change, so stale cache entries are not reused
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 SKIP_COLUMNS = ["id", "stage", "reason"]
 
 
 @dataclass
 class FeatureSet:
-    """Feature values aligned with song ids; items that could not be featurised are in ``skipped``."""
+    """Feature values aligned with song ids; items that could not be featurised are in ``skipped``.
+
+    One row per song, or — for features that cover a whole track in windows — several rows per song:
+    song ``i`` owns rows ``offsets[i]:offsets[i + 1]``. ``normalization`` is how the values are to be
+    normalised before a model sees them (the feature's own policy, see :mod:`musiclust.features.normalize`).
+    """
 
     values: np.ndarray
     ids: np.ndarray
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIP_COLUMNS))
+    normalization: Normalization = "standard"
+    offsets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.ids = np.asarray(self.ids).astype(str)
-        if len(self.values) != len(self.ids):
-            raise ValueError(f"{len(self.values)} feature rows but {len(self.ids)} ids")
+        if self.offsets is None:
+            if len(self.values) != len(self.ids):
+                raise ValueError(f"{len(self.values)} feature rows but {len(self.ids)} ids")
+            return
+        self.offsets = np.asarray(self.offsets, dtype=np.int64)
+        counts = np.diff(self.offsets)
+        if (len(self.offsets) != len(self.ids) + 1 or (len(self.offsets) and self.offsets[0] != 0)
+                or self.offsets[-1] != len(self.values) or (counts < 1).any()):
+            raise ValueError(f"offsets must run from 0 to {len(self.values)} with at least one row for each of "
+                             f"{len(self.ids)} songs")
 
     @property
-    def kind(self) -> str:
-        """``vector`` for (N, D) features, ``map`` for (N, C, F, T) time-frequency maps."""
-        return "vector" if self.values.ndim == 2 else "map"
+    def windowed(self) -> bool:
+        """Whether songs own several rows (windows of a whole track)."""
+        return self.offsets is not None
 
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.values.shape[1:])
+    def rows_per_song(self) -> np.ndarray:
+        return np.diff(self.offsets) if self.offsets is not None else np.ones(len(self.ids), dtype=np.int64)
+
+    def song_of_row(self) -> np.ndarray:
+        """For each row, the position of its song in ``ids``."""
+        return np.repeat(np.arange(len(self.ids)), self.rows_per_song())
+
+    def select(self, keep: np.ndarray) -> FeatureSet:
+        """The songs where the boolean mask ``keep`` (one entry per song) is true."""
+        keep = np.asarray(keep, dtype=bool)
+        if self.offsets is None:
+            return replace(self, values=self.values[keep], ids=self.ids[keep])
+        rows = keep[self.song_of_row()]
+        offsets = np.concatenate([[0], np.cumsum(self.rows_per_song()[keep])])
+        return replace(self, values=self.values[rows], ids=self.ids[keep], offsets=offsets)
+
+    def drop_nonfinite(self, stage: str = "features") -> FeatureSet:
+        """The songs whose values are all finite; the others move to ``skipped`` with the reason."""
+        finite = np.ones(len(self.ids), dtype=bool)
+        song = self.song_of_row()
+        for start in range(0, len(self.values), 4096):  # chunks: the values may be a memory map
+            chunk = np.asarray(self.values[start:start + 4096])
+            bad_rows = ~np.isfinite(chunk.reshape(len(chunk), -1)).all(axis=1)
+            finite[song[start:start + 4096][bad_rows]] = False
+        if finite.all():
+            return self
+        reasons = skip_frame([(i, "non-finite features: the computed feature holds NaN or inf (an extreme or "
+                                  "damaged recording?); check the file") for i in self.ids[~finite]], stage=stage)
+        kept = self.select(finite)
+        kept.skipped = pd.concat([f for f in (self.skipped, reasons) if not f.empty], ignore_index=True)
+        return kept
 
 
 def skip_frame(rows: list[tuple[str, str]], stage: str) -> pd.DataFrame:
@@ -64,6 +108,8 @@ class FeatureExtractor:
     name = "feature"
     required_columns: tuple[str, ...] = ()
     runtime_params: tuple[str, ...] = ("n_jobs",)
+    #: how the values are normalised before a model sees them (musiclust.features.normalize)
+    normalization: Normalization = "standard"
 
     def __init__(self, **params: Any) -> None:
         self.params = params
@@ -114,7 +160,10 @@ class FeatureCache:
         values = np.load(entry / "values.npy", mmap_mode="r")
         ids = np.load(entry / "ids.npy", allow_pickle=False)
         skipped = pd.read_csv(entry / "skipped.csv", dtype=str).fillna("")
-        return FeatureSet(values=values, ids=ids, skipped=skipped)
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        offsets = np.load(entry / "offsets.npy", allow_pickle=False) if (entry / "offsets.npy").exists() else None
+        return FeatureSet(values=values, ids=ids, skipped=skipped, offsets=offsets,
+                          normalization=as_normalization(meta.get("normalization", "standard")))
 
     @contextmanager
     def computing(self, name: str, key: str) -> Iterator[None]:
@@ -145,8 +194,11 @@ class FeatureCache:
         try:
             np.save(tmp / "values.npy", np.ascontiguousarray(features.values))
             np.save(tmp / "ids.npy", features.ids.astype(str))
+            if features.offsets is not None:
+                np.save(tmp / "offsets.npy", features.offsets)
             write_csv(features.skipped, tmp / "skipped.csv")
-            write_json({"config": config, "shape": list(features.values.shape)}, tmp / "meta.json")
+            write_json({"config": config, "shape": list(features.values.shape),
+                        "normalization": to_json(features.normalization)}, tmp / "meta.json")
             os.rename(tmp, final)
         except OSError:
             if not (final / "meta.json").exists():

@@ -21,8 +21,9 @@ from musiclust.data.manifest import ID, require_columns
 from musiclust.errors import ConfigError
 from musiclust.features.audio import AudioFeature
 from musiclust.features.base import SKIP_COLUMNS, FeatureExtractor, FeatureSet
+from musiclust.features.normalize import Normalizer, blocks
 from musiclust.features.text import reduce_svd
-from musiclust.preprocess import Standardizer, one_hot
+from musiclust.preprocess import one_hot
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,6 @@ def _option(spec: dict[str, Any], key: str) -> str:
     return f"feature.{key}={spec.get('name') or spec.get('_target_', '?')}"
 
 
-def _scaled(block: np.ndarray, weight: float) -> np.ndarray:
-    """``weight`` × the block divided by its mean row norm, so blocks of any width weigh the same."""
-    norm = float(np.linalg.norm(block, axis=1).mean())
-    return block * (float(weight) / norm) if norm > 0 else block
-
-
 def _merge_skips(*frames: pd.DataFrame) -> pd.DataFrame:
     frames = tuple(f for f in frames if not f.empty)
     if not frames:
@@ -58,11 +53,15 @@ def _merge_skips(*frames: pd.DataFrame) -> pd.DataFrame:
 class HybridFeature(FeatureExtractor):
     """Audio VAE embedding ⊕ lyrics TF-IDF → TruncatedSVD(``svd_dims``).
 
-    Each block is scaled to a mean row norm of its weight before the SVD, so the 16 audio dims and
-    the thousands of TF-IDF columns contribute as ``audio_weight`` : ``lyrics_weight``.
+    Each block is normalised on its own before the SVD — the audio embedding centred (its weak latent dims
+    keep their small scale), the TF-IDF rows to unit length — and scaled to a mean row norm of its weight, so
+    the 16 audio dims and the thousands of TF-IDF columns contribute as ``audio_weight`` : ``lyrics_weight``.
+    The SVD coordinates are the feature, used as they are (``normalization: none``): z-scoring them would undo
+    the block weights and give the weakest components the weight of the strongest.
     """
 
     name = "hybrid"
+    normalization = "none"
 
     def __init__(
         self, audio: dict[str, Any], audio_model: dict[str, Any], audio_backbone: dict[str, Any],
@@ -101,7 +100,7 @@ class HybridFeature(FeatureExtractor):
         from musiclust.data.datamodule import ArrayDataModule
 
         p = self.params
-        x = Standardizer().fit_transform(values)
+        x = Normalizer(self.audio.normalization).fit_transform(values)
         shape = tuple(x.shape[1:])
         backbone = _build(p["audio_backbone"])
         backbone.check_input(shape, source=_option(p["audio"], "audio"),
@@ -140,23 +139,29 @@ class HybridFeature(FeatureExtractor):
             return FeatureSet(np.zeros((0, 1), dtype=np.float32), lyrics.ids, skipped)
         audio_z = self.embed_audio(np.asarray(audio.values))
         rows = pd.Series(np.arange(len(audio.ids)), index=audio.ids).loc[lyrics.ids].to_numpy()
-        audio_block = audio_z[rows]
-        audio_block = audio_block - audio_block.mean(axis=0)
-        blocks = np.hstack([_scaled(audio_block, p["audio_weight"]),
-                            _scaled(np.asarray(lyrics.values, dtype=np.float64), p["lyrics_weight"])])
-        values = reduce_svd(blocks, p["svd_dims"], p["seed"])
-        return FeatureSet(values.astype(np.float32), lyrics.ids, skipped)
+        audio_block, lyrics_block = audio_z[rows], np.asarray(lyrics.values)
+        parts = blocks(("audio", audio_block.shape[1], "center", p["audio_weight"]),
+                       ("lyrics", lyrics_block.shape[1], lyrics.normalization, p["lyrics_weight"]))
+        joint = Normalizer(parts).fit_transform(np.hstack([audio_block, lyrics_block]))
+        values = reduce_svd(joint, p["svd_dims"], p["seed"])
+        return FeatureSet(values.astype(np.float32), lyrics.ids, skipped, self.normalization)
 
 
 class MultimodalFeature(HybridFeature):
-    """The hybrid feature plus the one-hot of a metadata column (missing values → ``missing``)."""
+    """The hybrid feature plus the one-hot of a metadata column (missing values → ``missing``).
+
+    Two blocks, each scaled to a mean row norm of its weight (``hybrid_weight``, ``metadata_weight``): at
+    weight 1 the one-hot columns stay 0/1.
+    """
 
     name = "multimodal"
 
-    def __init__(self, metadata_col: str = "genre", missing: str = "unknown", **kwargs: Any) -> None:
+    def __init__(self, metadata_col: str = "genre", missing: str = "unknown", metadata_weight: float = 1.0,
+                 hybrid_weight: float = 1.0, **kwargs: Any) -> None:
         if not metadata_col:
             raise ConfigError("feature=multimodal needs feature.metadata_col=<column> (e.g. genre).")
-        super().__init__(metadata_col=metadata_col, missing=missing, **kwargs)
+        super().__init__(metadata_col=metadata_col, missing=missing, metadata_weight=float(metadata_weight),
+                         hybrid_weight=float(hybrid_weight), **kwargs)
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
         super().check_manifest(manifest)
@@ -171,4 +176,6 @@ class MultimodalFeature(HybridFeature):
         log.info("Feature %s: one-hot of %s (%d values: %s)", self.name, self.params["metadata_col"],
                  len(categories), ", ".join(categories))
         values = np.hstack([np.asarray(hybrid.values), encoded]).astype(np.float32)
-        return FeatureSet(values, hybrid.ids, hybrid.skipped)
+        parts = blocks(("hybrid", hybrid.values.shape[1], hybrid.normalization, self.params["hybrid_weight"]),
+                       (self.params["metadata_col"], encoded.shape[1], "none", self.params["metadata_weight"]))
+        return FeatureSet(values, hybrid.ids, hybrid.skipped, parts)

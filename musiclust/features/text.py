@@ -22,6 +22,9 @@ class LyricsTfidf(FeatureExtractor):
 
     name = "lyrics_tfidf"
     required_columns = (ID,)
+    #: LSA: TF-IDF → SVD → rows of unit length, so documents compare by direction (cosine), whatever their
+    #: length; z-scoring the SVD columns would give noise components the weight of the leading topics
+    normalization = "l2"
 
     def __init__(
         self, column: str | None = None, analyzer: str = "char_wb", ngram_range: tuple[int, int] = (3, 5),
@@ -46,7 +49,7 @@ class LyricsTfidf(FeatureExtractor):
                              stage="lyrics")
         texts, ids = texts[~empty], manifest.loc[~empty, ID].astype(str).to_numpy()
         if len(texts) == 0:
-            return FeatureSet(np.zeros((0, 1), dtype=np.float32), ids, skipped)
+            return FeatureSet(np.zeros((0, 1), dtype=np.float32), ids, skipped, self.normalization)
         vectorizer = TfidfVectorizer(
             analyzer=self.params["analyzer"], ngram_range=tuple(self.params["ngram_range"]),
             max_features=self.params["max_features"], min_df=min(self.params["min_df"], len(texts)),
@@ -54,7 +57,7 @@ class LyricsTfidf(FeatureExtractor):
         )
         matrix = vectorizer.fit_transform(texts.tolist())
         values = reduce_svd(matrix, self.params["svd_dims"], self.params["seed"])
-        return FeatureSet(values.astype(np.float32), ids, skipped)
+        return FeatureSet(values.astype(np.float32), ids, skipped, self.normalization)
 
 
 def reduce_svd(matrix, dims: int | None, seed: int) -> np.ndarray:
