@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musiclust.callbacks.base import ResultCallback, RunResult
 from musiclust.cluster import bind_model, check_k, fit_predict, requested_clusters, scalable_clusterer
+from musiclust.config import validate, validate_for_songs
 from musiclust.data.datamodule import ArrayDataModule
 from musiclust.data.manifest import ID, dataset_fingerprint
 from musiclust.errors import ConfigError, DataError, MusiclustError
@@ -131,6 +132,7 @@ def settings_of(cfg: DictConfig, k: int | None) -> dict[str, Any]:
 
 def run_experiment(cfg: DictConfig) -> RunResult:
     """Run one configured experiment end to end and return its result (also written to the run dir)."""
+    validate(cfg)  # every invalid value, before any work
     quiet_libraries()
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir).resolve()
@@ -140,6 +142,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
 
     dataset = build(cfg.dataset)
     manifest = dataset.load()
+    validate_for_songs(cfg, len(manifest))
     n_items = len(manifest) + len(dataset.skipped)  # skip limits count rows the dataset already left out
     label_col = cfg.get("label_col") or None
     check_label_col(manifest, label_col)

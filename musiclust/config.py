@@ -1,0 +1,150 @@
+"""The run schema: what each user-settable value may be, checked before any work is done.
+
+One table, :data:`RULES`: a dotted key of the composed config, what a valid value is, and when the rule applies
+(e.g. only for models that train). :func:`validate` reports every broken rule at once, in one
+:class:`~musiclust.errors.ConfigError` whose lines name the key, the value given and what to set instead.
+:func:`validate_for_songs` adds the checks that need the number of songs (known once the dataset is read,
+still before features and training). Imports nothing heavy, so a bad value answers at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from musiclust.errors import ConfigError
+
+#: sentinel for keys that are absent from the composed config (the rule then does not apply)
+_ABSENT = object()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def integer(minimum: int, nullable: bool = False) -> Callable[[Any], bool]:
+    return lambda v: (nullable and v is None) or (_is_int(v) and v >= minimum)
+
+
+def number(above: float | None = None, at_least: float | None = None, at_most: float | None = None,
+           below: float | None = None, nullable: bool = False) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        if nullable and v is None:
+            return True
+        return _is_number(v) and (above is None or v > above) and (at_least is None or v >= at_least) and (
+            at_most is None or v <= at_most) and (below is None or v < below)
+    return check
+
+
+def one_of(*choices: Any) -> Callable[[Any], bool]:
+    return lambda v: v in choices
+
+
+def _trains(cfg: DictConfig) -> bool:
+    """A model with a backbone learns by gradient descent (PCA and raw are fitted in closed form)."""
+    return bool(OmegaConf.select(cfg, "model.uses_backbone", default=True)) and not OmegaConf.select(
+        cfg, "trainer.fast_dev_run", default=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    expect: str
+    valid: Callable[[Any], bool]
+    applies: Callable[[DictConfig], bool] = lambda cfg: True
+    example: str = ""
+
+    def problem(self, cfg: DictConfig) -> str | None:
+        value = OmegaConf.select(cfg, self.key, default=_ABSENT, throw_on_missing=False)
+        if value is _ABSENT or not self.applies(cfg):
+            return None
+        if OmegaConf.is_config(value) or self.valid(value):
+            return None
+        shown = "null" if value is None else repr(value) if isinstance(value, str) else value
+        fix = f" Set {self.key}=<{self.expect}>" + (f", e.g. {self.key}={self.example}." if self.example else ".")
+        return f"{self.key}={shown}: must be {self.expect}.{fix}"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("seed", "an integer", integer(-(2**63)), example="42"),
+    Rule("k", "an integer ≥ 2, or auto (the number of label_col values)",
+         lambda v: v is None or v == "auto" or (_is_int(v) and v >= 2), example="6"),
+    Rule("batch_size", "an integer ≥ 1", integer(1), example="64"),
+    Rule("num_workers", "an integer ≥ 0", integer(0), example="0"),
+    Rule("max_skip_fraction", "a share in [0, 1)", number(at_least=0.0, below=1.0), example="0.2"),
+    Rule("silhouette_sample_size", "an integer ≥ 2, or null", integer(2, nullable=True), example="10000"),
+    Rule("normalization", "auto, standard, center, l2 or none",
+         one_of("auto", "standard", "center", "l2", "none"), example="auto"),
+    # model
+    Rule("model.latent_dim", "an integer ≥ 1", integer(1), example="16"),
+    Rule("model.lr", "a number > 0", number(above=0.0), example="0.001"),
+    Rule("model.beta", "a number ≥ 0", number(at_least=0.0), example="1.0"),
+    Rule("model.weight_decay", "a number ≥ 0", number(at_least=0.0), example="0.0"),
+    Rule("model.kl_warmup_epochs", "an integer ≥ 0", integer(0), example="10"),
+    Rule("model.pretrain_epochs", "an integer ≥ 0", integer(0), example="10"),
+    Rule("model.active_threshold", "a number > 0", number(above=0.0), example="0.01"),
+    Rule("model.n_components", "an integer ≥ 2", integer(2), example="6"),
+    Rule("trainer.max_epochs", "an integer ≥ 1 for a model that trains (or -1: until early stopping stops it)",
+         lambda v: v == -1 or (_is_int(v) and v >= 1), applies=_trains, example="100"),
+    # backbones
+    Rule("backbone.dropout", "a number in [0, 1)", number(at_least=0.0, below=1.0), example="0.0"),
+    Rule("backbone.kernel_size", "an odd integer ≥ 1", lambda v: _is_int(v) and v >= 1 and v % 2 == 1,
+         example="3"),
+    Rule("backbone.hidden_dim", "an integer ≥ 1", integer(1), example="128"),
+    # features
+    Rule("feature.sr", "a sample rate in Hz, an integer ≥ 1000", integer(1000), example="22050"),
+    Rule("feature.n_mfcc", "an integer ≥ 1", integer(1), example="20"),
+    Rule("feature.n_mels", "an integer ≥ 1", integer(1), example="64"),
+    Rule("feature.frames", "an integer ≥ 1", integer(1), example="128"),
+    Rule("feature.n_fft", "an integer ≥ 16", integer(16), example="2048"),
+    Rule("feature.hop_length", "an integer ≥ 1", integer(1), example="512"),
+    Rule("feature.duration", "a number of seconds > 0, or null (whole file)", number(above=0.0, nullable=True),
+         example="null"),
+    Rule("feature.min_duration", "a number of seconds ≥ 0", number(at_least=0.0), example="0.5"),
+    Rule("feature.svd_dims", "an integer ≥ 1, or null", integer(1, nullable=True), example="128"),
+    Rule("feature.n_jobs", "-1 (all cores) or an integer ≥ 1", lambda v: v == -1 or (_is_int(v) and v >= 1),
+         example="-1"),
+    # clusterers and reducers
+    Rule("clusterer.n_init", "an integer ≥ 1", integer(1), example="10"),
+    Rule("clusterer.n_neighbors", "an integer ≥ 2", integer(2), example="10"),
+    Rule("clusterer.eps", "a radius > 0, or null (chosen from the data)", number(above=0.0, nullable=True),
+         example="null"),
+    Rule("clusterer.eps_quantile", "a share in (0, 1]", number(above=0.0, at_most=1.0), example="0.5"),
+    Rule("clusterer.min_samples", "an integer ≥ 1, or null", integer(1, nullable=True), example="5"),
+    Rule("clusterer.min_cluster_size", "an integer ≥ 2", integer(2), example="5"),
+    Rule("reducer.n_components", "an integer ≥ 1", integer(1), example="10"),
+    Rule("reducer.n_neighbors", "an integer ≥ 2", integer(2), example="20"),
+    Rule("reducer.min_dist", "a number ≥ 0", number(at_least=0.0), example="0.0"),
+)
+
+
+def problems(cfg: DictConfig) -> list[str]:
+    """Every broken rule of :data:`RULES`, one line each."""
+    return [line for rule in RULES if (line := rule.problem(cfg)) is not None]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Stop before any work, with one message listing every invalid value and its fix."""
+    found = problems(cfg)
+    if found:
+        raise ConfigError(found[0] if len(found) == 1 else "invalid settings:\n  " + "\n  ".join(found))
+
+
+def validate_for_songs(cfg: DictConfig, n_songs: int) -> None:
+    """Checks that need the number of songs: run once the dataset is read, before features and training."""
+    found = []
+    neighbours = OmegaConf.select(cfg, "clusterer.n_neighbors", default=None)
+    affinity = OmegaConf.select(cfg, "clusterer.affinity", default="nearest_neighbors")
+    if _is_int(neighbours) and affinity == "nearest_neighbors" and neighbours >= n_songs:
+        found.append(f"clusterer.n_neighbors={neighbours} needs more songs than the {n_songs} in the dataset. "
+                     f"Set clusterer.n_neighbors below {n_songs} (e.g. {max(2, min(10, n_songs // 3))}).")
+    if found:
+        raise ConfigError(found[0] if len(found) == 1 else "invalid settings:\n  " + "\n  ".join(found))
