@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -45,6 +46,15 @@ def quiet_libraries() -> None:
         ".*Experiment logs directory.*exists and is not empty.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
+
+
+def make_deterministic() -> None:
+    """Same config + seed → same clusters, on a GPU too. cuBLAS matmuls are deterministic only with a fixed
+    workspace, which cuBLAS reads when CUDA starts: set it before anything (e.g. hybrid's audio model) uses the
+    GPU. (Lightning sets it too, but only when its Trainer is built.)"""
+    if torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 #: keys of our own config groups that describe the option rather than configure the object
@@ -138,7 +148,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     run_dir = Path(cfg.paths.output_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    make_deterministic()
 
     dataset = build(cfg.dataset)
     manifest = dataset.load()

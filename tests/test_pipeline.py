@@ -72,3 +72,17 @@ def test_bad_settings_raise_clear_errors(make_cfg, override, message):
 
     with pytest.raises(MusiclustError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_experiment(make_cfg("model=pca", override))
+
+
+def test_cublas_workspace_is_fixed_before_cuda_is_used(monkeypatch):
+    """Deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG before CUDA starts (PyTorch reproducibility notes)."""
+    import torch
+
+    from musiclust.pipeline import make_deterministic
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    make_deterministic()
+    import os
+
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] in (":4096:8", ":16:8")
