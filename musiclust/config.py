@@ -69,7 +69,7 @@ class Rule:
         if OmegaConf.is_config(value) or self.valid(value):
             return None
         shown = "null" if value is None else repr(value) if isinstance(value, str) else value
-        fix = f" Set {self.key}=<{self.expect}>" + (f", e.g. {self.key}={self.example}." if self.example else ".")
+        fix = f" Set e.g. {self.key}={self.example}." if self.example else ""
         return f"{self.key}={shown}: must be {self.expect}.{fix}"
 
 

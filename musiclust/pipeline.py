@@ -187,7 +187,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
         log.info("Conditioning on %s (%d values: %s)", cond_col, len(categories), ", ".join(categories))
     labels = manifest[label_col] if label_col else None
     datamodule = ArrayDataModule(x, conditions, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                                 seed=int(cfg.seed), labels=None if labels is None else labels.to_numpy())
+                                 seed=int(cfg.seed), labels=None if labels is None else labels.to_numpy(),
+                                 offsets=features.offsets)
     backbone = build(cfg.backbone)
     if cfg.model.get("uses_backbone", True):  # fail before training when feature and backbone do not fit
         backbone.check_input(tuple(x.shape[1:]), source=f"feature={cfg.feature.get('name', '?')}")
@@ -199,7 +200,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     trainer.fit(model, datamodule=datamodule)
-    z = torch.cat(trainer.predict(model, datamodule=datamodule)).float().cpu().numpy()
+    z = datamodule.embed_songs(model)  # whole songs: the mean embedding of their windows
 
     z_clustered = reducer.fit_transform(z) if reduces(reducer) else None
     clusters = fit_predict(clusterer, z if z_clustered is None else z_clustered)

@@ -25,7 +25,7 @@ def test_invalid_values_stop_before_any_work(make_cfg, tmp_path, overrides, mess
     with pytest.raises(ConfigError) as caught:
         run_experiment(make_cfg(*overrides, cache_dir=cache))
     assert message in str(caught.value)
-    assert "Set " in str(caught.value)
+    assert "Set " in str(caught.value)  # and the fix
     assert not cache.exists()  # no features were computed, nothing was trained
 
 
@@ -43,5 +43,5 @@ def test_a_closed_form_model_needs_no_epochs(make_cfg):
 def test_cli_answers_with_one_line_and_exit_2(tmp_path):
     done = run_cli("model.latent_dim=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert done.returncode == 2
-    assert "model.latent_dim=0: must be an integer ≥ 1. Set model.latent_dim=" in done.stderr + done.stdout
+    assert "model.latent_dim=0: must be an integer ≥ 1. Set e.g. model.latent_dim=16." in done.stderr + done.stdout
     assert "Traceback" not in done.stderr

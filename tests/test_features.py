@@ -10,7 +10,7 @@ from musiclust.data.demo import DemoDataset
 from musiclust.data.manifest import dataset_fingerprint
 from musiclust.features import HybridFeature, MultimodalFeature
 from musiclust.features.audio import AudioFeature
-from musiclust.features.base import FeatureCache
+from musiclust.features.base import FeatureCache, FeatureSet
 from musiclust.pipeline import build, run_experiment
 from tests.conftest import TINY_DEMO, compose_config
 from tests.test_matrix import FAST_HYBRID, LEAN, NO_RECON
@@ -71,9 +71,10 @@ def test_hybrid_cache_key_covers_the_audio_model(make_cfg):
 
 def test_audio_embedding_is_deterministic_per_seed(make_cfg):
     values = np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
+    audio = FeatureSet(values, [f"s{i}" for i in range(40)])
 
     def embed(seed):
-        return build(make_cfg("feature=hybrid", *FAST_HYBRID, f"seed={seed}").feature).embed_audio(values)
+        return build(make_cfg("feature=hybrid", *FAST_HYBRID, f"seed={seed}").feature).embed_audio(audio)
 
     a, b, c = embed(1), embed(1), embed(2)
     assert a.shape == (40, 16)
@@ -161,13 +162,61 @@ def test_vae_on_real_format_audio(tmp_path):
     assert dataset_fingerprint(pd.read_csv(manifest))  # the manifest itself is ordinary CSV
 
 
-@pytest.mark.parametrize("seconds", [0.6, 2.0, 9.0])
-def test_time_frequency_maps_have_a_fixed_size(seconds):
+@pytest.mark.parametrize("seconds, windows", [(0.6, 1), (2.0, 2), (9.0, 7)])
+def test_time_frequency_maps_cover_the_whole_track_in_windows(seconds, windows):
     from musiclust.features import LogMelSpec, MFCCFrames
 
     signal = np.sin(2 * np.pi * 440 * np.arange(int(seconds * 22050)) / 22050).astype(np.float32)
-    assert LogMelSpec(n_mels=32, frames=64).from_signal(signal).shape == (1, 32, 64)
-    assert MFCCFrames(n_mfcc=13, frames=64).from_signal(signal).shape == (1, 13, 64)
+    assert LogMelSpec(n_mels=32, frames=64).from_signal(signal).shape == (windows, 1, 32, 64)
+    assert MFCCFrames(n_mfcc=13, frames=64).from_signal(signal).shape == (windows, 1, 13, 64)
+    assert LogMelSpec(n_mels=32, frames=64, max_windows=2).from_signal(signal).shape == (min(windows, 2), 1, 32, 64)
+
+
+def test_windows_tile_every_frame_and_the_last_ends_with_the_track():
+    from musiclust.features.audio import track_windows
+
+    matrix = np.arange(3 * 300, dtype=np.float32).reshape(3, 300)  # frame t holds t in row 0
+    windows = track_windows(matrix, 128)
+    starts = [int(w[0, 0]) for w in windows]
+    assert starts == [0, 128, 172]  # consecutive; the last one aligned to the end (overlapping)
+    covered = set(np.concatenate([w[0] for w in windows]).astype(int))
+    assert covered == set(range(300))
+    thinned = track_windows(matrix, 10, max_windows=4)
+    assert [int(w[0, 0]) for w in thinned] == [0, 100, 190, 290]  # evenly spaced over the track
+
+
+def test_a_short_clip_is_padded_with_each_rows_own_mean():
+    from musiclust.features.audio import track_windows
+
+    matrix = np.array([[-500.0, -400.0], [10.0, 30.0]], dtype=np.float32)  # c0 on another scale than c1
+    padded = track_windows(matrix, 5)[0]
+    np.testing.assert_array_equal(padded[0], [-500, -400, -450, -450, -450])
+    np.testing.assert_array_equal(padded[1], [10, 30, 20, 20, 20])
+
+
+def test_a_long_song_is_embedded_from_all_of_its_windows(tmp_path, shared_cache):
+    """A 60-s song whose second half differs from its first: its embedding is the mean over every window."""
+    sr = 22050
+    t = np.arange(60 * sr) / sr
+    song = np.where(t < 30, np.sin(2 * np.pi * 220 * t), 0.3 * np.random.default_rng(0).standard_normal(t.size))
+    rows = []
+    for i, seconds in enumerate([60, 10, 4, 4, 2, 1]):
+        path = tmp_path / f"s{i}.flac"
+        sf.write(path, (0.5 * song[: seconds * sr]).astype(np.float32), sr)
+        rows.append({"id": f"s{i}", "audio_path": path.name, "genre": "a" if i % 2 else "b"})
+    pd.DataFrame(rows).to_csv(tmp_path / "songs.csv", index=False)
+    cfg = compose_config(["dataset=manifest", f"dataset.path={tmp_path / 'songs.csv'}", "dataset.label_columns=[genre]",
+                          f"paths.cache_dir={shared_cache}", "feature=logmelspec", "model=raw", "k=2",
+                          "feature.n_jobs=1", "~callbacks.projection_plotter"], tmp_path / "run")
+    result = run_experiment(cfg)
+    dm = result.datamodule
+    frames = [int(np.ceil((seconds * sr / 512 + 1) / 128)) for seconds in (60, 10, 4, 4, 2, 1)]
+    assert np.diff(dm.offsets).tolist() == frames  # 60 s → 21 windows of 128 frames, not one 3-s crop
+    first = dm.features[dm.offsets[0]:dm.offsets[1]].reshape(frames[0], -1)
+    np.testing.assert_allclose(result.z[0], first.mean(axis=0), rtol=1e-4, atol=1e-4)
+    second_half = dm.features[dm.offsets[0] + frames[0] // 2 + 1:dm.offsets[1]]
+    first_half = dm.features[dm.offsets[0]:dm.offsets[0] + frames[0] // 2 - 1]
+    assert not np.allclose(first_half.mean(axis=0), second_half.mean(axis=0), atol=0.5)  # both halves are in it
 
 
 def test_lyrics_tfidf_prefers_cleaned_lyrics_and_reads_bengali():

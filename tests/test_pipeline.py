@@ -65,7 +65,7 @@ def test_lyrics_feature_separates_languages(make_cfg):
 @pytest.mark.parametrize("override, message", [
     ("label_col=mood", "label_col='mood' is not a column"),
     ("k=100", "k=100 is larger than the number of songs (36)"),
-    ("k=1", "at least 2 clusters"),
+    ("k=1", "k=1: must be an integer ≥ 2"),
 ])
 def test_bad_settings_raise_clear_errors(make_cfg, override, message):
     from musiclust.errors import MusiclustError

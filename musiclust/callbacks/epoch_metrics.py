@@ -60,10 +60,10 @@ class EpochClusteringMetrics(pl.Callback):
         from musiclust.evaluate import internal_metrics, labelled_metrics
 
         datamodule = trainer.datamodule
-        index = np.arange(len(datamodule.features))
+        index = np.arange(datamodule.n_songs)
         if len(index) > self.max_songs:  # bounded cost per evaluation on large sets
             index = np.sort(np.random.default_rng(self.seed).choice(index, self.max_songs, replace=False))
-        z = pl_module.embed_arrays(datamodule.features[index], datamodule.conditions[index])
+        z = datamodule.embed_songs(pl_module, index)
         try:
             clusters = fit_predict(self._clusterer(pl_module), z)
         except NotFittedError as err:  # e.g. VaDE's own clusters before its mixture exists

@@ -123,7 +123,8 @@ class ReconstructionPlotter(ResultCallback):
         if not getattr(pl_module, "reconstructs", False) or result.datamodule is None:
             return
         dm = result.datamodule
-        take = np.linspace(0, len(dm.features) - 1, num=min(self.n_examples, len(dm.features))).astype(int)
+        songs = np.linspace(0, dm.n_songs - 1, num=min(self.n_examples, dm.n_songs)).astype(int)
+        take = dm.offsets[songs]  # each example song's first window (its only row without windows)
         batch = {"x": torch.from_numpy(dm.features[take]), "cond": torch.from_numpy(dm.conditions[take])}
         batch = {k: v.to(pl_module.device) for k, v in batch.items()}
         pl_module.eval()
@@ -133,8 +134,8 @@ class ReconstructionPlotter(ResultCallback):
         is_map = original.ndim == 4
         fig, axes = plt.subplots(len(take), 2 if is_map else 1, figsize=(10 if is_map else 8, 2.4 * len(take)),
                                  squeeze=False)
-        for row, i in enumerate(take):
-            song = str(result.ids[i])
+        for row, i in enumerate(songs):
+            song = str(result.ids[i]) + (" (first window)" if dm.windowed else "")
             if is_map:
                 limits = dict(vmin=float(original[row].min()), vmax=float(original[row].max()))
                 for col, (data, label) in enumerate(((original[row, 0], "original"), (recon[row, 0], "recon"))):

@@ -1,8 +1,15 @@
-"""In-memory LightningDataModule over a standardised feature array (no per-batch disk I/O)."""
+"""The LightningDataModule over a (normalised) feature array, and the one way songs are embedded.
+
+Features hold one row per song, or — for time-frequency maps that cover a whole track — several windows per
+song (``offsets``: song ``i`` owns rows ``offsets[i]:offsets[i + 1]``). Models train on rows (windows); a song's
+embedding is the mean of its windows' embeddings (:meth:`ArrayDataModule.embed_songs`), so a 4-minute song is
+judged by all of itself, not by 3 seconds of it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -14,7 +21,7 @@ Batch = dict[str, torch.Tensor]
 
 class _ArrayDataset(Dataset):
     """Tensors in memory, served a whole batch at a time: ``__getitems__`` slices every tensor once per
-    batch instead of building one dict per song and stacking them (PyTorch's default collate)."""
+    batch instead of building one dict per row and stacking them (PyTorch's default collate)."""
 
     def __init__(self, features: torch.Tensor, conditions: torch.Tensor) -> None:
         self.features, self.conditions = features, conditions
@@ -41,28 +48,54 @@ def _whole_batch(batch: Batch) -> Batch:
 
 
 class ArrayDataModule(pl.LightningDataModule):
-    """Serves ``features`` (N, ...) and optional one-hot ``conditions`` (N, C) as dict batches.
+    """Serves ``features`` (rows, ...) and one-hot ``conditions`` (per song, (N, C)) as dict batches.
 
-    Batches hold ``x``, ``cond`` and ``index`` (row numbers). Training batches are shuffled with a
-    generator seeded by ``seed``; prediction batches keep the row order.
-    ``labels`` (N,), when given, are the ``label_col`` values of the same songs for monitoring callbacks.
+    Batches hold ``x``, ``cond`` and ``index`` (row numbers). Training batches are shuffled rows (windows) with
+    a generator seeded by ``seed``; prediction batches keep the row order. ``offsets`` (N + 1) groups rows into
+    songs (None: one row per song). ``labels`` (N,), when given, are the ``label_col`` values of the songs, for
+    monitoring callbacks only (never given to the model).
     """
 
     def __init__(
         self, features: np.ndarray, conditions: np.ndarray | None = None, batch_size: int = 64,
         num_workers: int = 0, seed: int = 0, predict_batch_size: int = 1024, labels: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.features = np.ascontiguousarray(features, dtype=np.float32)
+        self.offsets = (np.arange(len(self.features) + 1, dtype=np.int64) if offsets is None
+                        else np.asarray(offsets, dtype=np.int64))
+        n_songs = len(self.offsets) - 1
         if conditions is None:
-            conditions = np.zeros((len(self.features), 0), dtype=np.float32)
-        self.conditions = np.ascontiguousarray(conditions, dtype=np.float32)
+            conditions = np.zeros((n_songs, 0), dtype=np.float32)
+        if len(conditions) != n_songs:
+            raise ValueError(f"{len(conditions)} condition rows for {n_songs} songs")
+        self.song_conditions = np.ascontiguousarray(conditions, dtype=np.float32)
+        # per row: a window inherits its song's condition (torch.from_numpy below shares these arrays' memory)
+        self.conditions = self.song_conditions[self.song_of_row()] if offsets is not None else self.song_conditions
         self.batch_size = max(1, min(int(batch_size), len(self.features)))
         self.num_workers, self.seed, self.predict_batch_size = int(num_workers), int(seed), int(predict_batch_size)
-        # torch.from_numpy shares memory with the arrays above: no copy, no disk
-        self.labels = labels  # label_col values, for monitoring callbacks only (never given to the model)
+        self.labels = labels
         self.dataset = _ArrayDataset(torch.from_numpy(self.features), torch.from_numpy(self.conditions))
 
+    # -- songs and rows ----------------------------------------------------------------------------------------
+    @property
+    def n_songs(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def windowed(self) -> bool:
+        return len(self.features) != self.n_songs or not np.array_equal(self.offsets, np.arange(self.n_songs + 1))
+
+    def song_of_row(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_songs), np.diff(self.offsets))
+
+    def rows_of(self, songs: np.ndarray) -> np.ndarray:
+        """The rows (windows) of the given songs, in song order."""
+        return np.concatenate([np.arange(self.offsets[s], self.offsets[s + 1]) for s in songs]) if len(songs) \
+            else np.zeros(0, dtype=np.int64)
+
+    # -- loaders -------------------------------------------------------------------------------------------
     def _loader(self, batch_size: int, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(self.dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
@@ -74,3 +107,36 @@ class ArrayDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_batch_size, shuffle=False)
+
+    # -- the one way songs are embedded ------------------------------------------------------------------------
+    @torch.no_grad()
+    def embed_rows(self, model: Any, rows: np.ndarray | None = None) -> np.ndarray:
+        """``model.embed`` of each row (window), in eval mode, in batches on the model's device."""
+        rows = np.arange(len(self.features)) if rows is None else np.asarray(rows)
+        was_training = model.training
+        model.eval()
+        parts = []
+        try:
+            for start in range(0, len(rows), self.predict_batch_size):
+                take = rows[start:start + self.predict_batch_size]
+                batch = {"x": torch.from_numpy(self.features[take]).to(model.device),
+                         "cond": torch.from_numpy(self.conditions[take]).to(model.device)}
+                parts.append(model.embed(batch).float().cpu())
+        finally:
+            model.train(was_training)
+        if not parts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return torch.cat(parts).numpy()
+
+    def embed_songs(self, model: Any, songs: np.ndarray | None = None) -> np.ndarray:
+        """One embedding per song: the mean of its windows' embeddings (its row's embedding without windows).
+
+        ``songs`` (positions) embeds only those songs, e.g. a sample for a learning curve.
+        """
+        songs = np.arange(self.n_songs) if songs is None else np.asarray(songs)
+        counts = np.diff(self.offsets)[songs]
+        z = self.embed_rows(model, self.rows_of(songs))
+        if len(z) == len(songs):
+            return z
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return (np.add.reduceat(z.astype(np.float64), starts, axis=0) / counts[:, None]).astype(np.float32)

@@ -92,6 +92,8 @@ class AudioFeature(FeatureExtractor):
     """
 
     required_columns = (ID, AUDIO)
+    #: True for features that cover a track in several windows: :meth:`from_spectra` returns (n, ...) per song
+    windowed = False
 
     def __init__(
         self, sr: int = 22050, duration: float | None = None, hop_length: int = 512, n_fft: int = 2048,
@@ -166,14 +168,15 @@ def decode(path: str, sr: int, duration: float | None, min_duration: float) -> t
     return signal, ""
 
 
-ChunkResult = tuple[np.ndarray, list[np.ndarray], list[tuple[int, str]]]
+ChunkResult = tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[tuple[int, str]]]
 
 
 def _extract_chunk(paths: Sequence[str], features: Sequence[AudioFeature]) -> ChunkResult:
     """Decode each file once and compute every feature from it.
 
-    Returns (offsets of the decoded files in ``paths``, one stacked float32 array per feature,
-    (offset, reason) for each skipped file): one array per feature is cheap to send back from a worker.
+    Returns (offsets of the decoded files in ``paths``, one float32 array of rows per feature, the number of
+    rows of each decoded file per feature (windows; 1 for one-row features), (offset, reason) for each skipped
+    file): one array per feature is cheap to send back from a worker.
     """
     from threadpoolctl import threadpool_limits
 
@@ -192,8 +195,14 @@ def _extract_chunk(paths: Sequence[str], features: Sequence[AudioFeature]) -> Ch
             for j, feature in enumerate(features):
                 values[j].append(np.asarray(feature.from_spectra(spectra), dtype=np.float32))
             kept.append(offset)
-    stacked = [np.stack(v) if v else np.zeros((0,), dtype=np.float32) for v in values]
-    return np.asarray(kept, dtype=np.int64), stacked, skipped
+    rows, counts = [], []
+    for feature, parts in zip(features, values, strict=True):
+        if not parts:
+            rows.append(np.zeros((0,), dtype=np.float32))
+        else:
+            rows.append(np.concatenate(parts) if feature.windowed else np.stack(parts))
+        counts.append(np.asarray([len(part) if feature.windowed else 1 for part in parts], dtype=np.int64))
+    return np.asarray(kept, dtype=np.int64), rows, counts, skipped
 
 
 def _extract_task(start: int, paths: Sequence[str], features: Sequence[AudioFeature]) -> tuple[int, ChunkResult]:
@@ -297,15 +306,19 @@ def extract_audio(
     n_files, workers = len(paths), worker_count(n_jobs, len(paths))
     names = "+".join(f.name for f in features)
     outputs: list[np.ndarray | None] = [None] * len(features)
+    windows: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in features]  # windowed: per chunk start
     kept = np.zeros(n_files, dtype=bool)
     skipped: list[tuple[int, str]] = []
     begin = perf_counter()
     bar = tqdm(total=n_files, desc=f"features {names}", unit="song", delay=PROGRESS_DELAY,
                disable=None if progress is None else not progress)
     with bar:
-        for start, (offsets, arrays, skips) in _run_chunks(paths, features, workers):
+        for start, (offsets, arrays, counts, skips) in _run_chunks(paths, features, workers):
             rows = start + offsets
             for j, array in enumerate(arrays):
+                if features[j].windowed:
+                    windows[j][start] = (array, counts[j])
+                    continue
                 if len(rows) and outputs[j] is None:
                     outputs[j] = np.empty((n_files, *array.shape[1:]), dtype=np.float32)
                 if len(rows):
@@ -319,24 +332,42 @@ def extract_audio(
     rows = np.flatnonzero(kept)
     skip_rows = skip_frame([(ids[i], reason) for i, reason in sorted(skipped)], stage="audio")
     sets = []
-    for feature, output in zip(features, outputs, strict=True):
-        if output is None:
+    for feature, output, chunks in zip(features, outputs, windows, strict=True):
+        offsets = None
+        if feature.windowed:  # chunks are contiguous runs of files: in start order they are in manifest order
+            parts = [chunks[start] for start in sorted(chunks) if len(chunks[start][1])]
+            values = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0,), dtype=np.float32)
+            offsets = np.concatenate([[0], np.cumsum(np.concatenate([p[1] for p in parts]))]) if parts \
+                else np.zeros(1, dtype=np.int64)
+        elif output is None:
             values = np.zeros((0,), dtype=np.float32)
         else:
             _compact_rows(output, rows)
             values = output[: len(rows)]
-        sets.append(FeatureSet(values=values, ids=ids[rows], skipped=skip_rows, normalization=feature.normalization))
+        sets.append(FeatureSet(values=values, ids=ids[rows], skipped=skip_rows, normalization=feature.normalization,
+                               offsets=offsets))
     return sets
 
 
-def fix_frames(matrix: np.ndarray, frames: int) -> np.ndarray:
-    """Pad (with the row minimum) or centre-crop a (F, T) matrix to exactly ``frames`` columns."""
-    current = matrix.shape[1]
-    if current >= frames:
-        start = (current - frames) // 2
-        return matrix[:, start : start + frames]
-    pad = frames - current
-    return np.pad(matrix, ((0, 0), (0, pad)), mode="constant", constant_values=float(matrix.min()))
+def track_windows(matrix: np.ndarray, frames: int, max_windows: int | None = None) -> np.ndarray:
+    """A (F, T) time-frequency matrix of a whole track as (n, F, frames) windows that cover all of it.
+
+    Consecutive windows of ``frames`` frames; when T is not a multiple of ``frames`` the last window ends at the
+    end of the track (overlapping the one before), so no frame is left out and nothing is padded. A track
+    shorter than one window is padded at the end with each row's own mean (a neutral value for that band or
+    coefficient; padding with one value for all rows would make the clip's length a feature). ``max_windows``
+    keeps that many evenly spaced windows (None: all).
+    """
+    n_frames = matrix.shape[1]
+    if n_frames < frames:
+        pad = np.repeat(matrix.mean(axis=1, keepdims=True), frames - n_frames, axis=1)
+        return np.concatenate([matrix, pad], axis=1)[None]
+    starts = list(range(0, n_frames - frames + 1, frames))
+    if starts[-1] + frames < n_frames:
+        starts.append(n_frames - frames)
+    if max_windows is not None and len(starts) > int(max_windows):
+        starts = [starts[i] for i in np.linspace(0, len(starts) - 1, int(max_windows)).round().astype(int)]
+    return np.stack([matrix[:, start:start + frames] for start in starts])
 
 
 class MFCCStats(AudioFeature):
@@ -357,29 +388,33 @@ class MFCCStats(AudioFeature):
 
 
 class MFCCFrames(MFCCStats):
-    """Fixed-width MFCC map (1, n_mfcc, frames), padded or cropped in time."""
+    """MFCC maps of the whole track: windows (n, 1, n_mfcc, frames), see :func:`track_windows`."""
 
     name = "mfcc_frames"
+    windowed = True
 
-    def __init__(self, frames: int = 128, **kwargs) -> None:
-        super().__init__(frames=frames, **kwargs)
-        self.frames = int(frames)
+    def __init__(self, frames: int = 128, max_windows: int | None = None, **kwargs) -> None:
+        super().__init__(frames=frames, max_windows=max_windows, **kwargs)
+        self.frames, self.max_windows = int(frames), max_windows
 
     def from_spectra(self, spectra: Spectra) -> np.ndarray:
-        return fix_frames(self.mfcc(spectra), self.frames)[None]
+        return track_windows(self.mfcc(spectra), self.frames, self.max_windows)[:, None]
 
 
 class LogMelSpec(AudioFeature):
-    """Log-mel spectrogram map (1, n_mels, frames) in dB, padded or cropped in time."""
+    """Log-mel spectrogram (dB) of the whole track: windows (n, 1, n_mels, frames), see :func:`track_windows`."""
 
     name = "logmelspec"
+    windowed = True
 
-    def __init__(self, n_mels: int = 64, frames: int = 128, fmax: float | None = None, **kwargs) -> None:
-        super().__init__(n_mels=n_mels, frames=frames, fmax=fmax, **kwargs)
-        self.n_mels, self.frames, self.fmax = int(n_mels), int(frames), fmax
+    def __init__(self, n_mels: int = 64, frames: int = 128, fmax: float | None = None,
+                 max_windows: int | None = None, **kwargs) -> None:
+        super().__init__(n_mels=n_mels, frames=frames, fmax=fmax, max_windows=max_windows, **kwargs)
+        self.n_mels, self.frames, self.fmax, self.max_windows = int(n_mels), int(frames), fmax, max_windows
 
     def from_spectra(self, spectra: Spectra) -> np.ndarray:
         import librosa
 
         mel = spectra.mel_power(n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels, fmax=self.fmax)
-        return fix_frames(librosa.power_to_db(mel, ref=np.max, top_db=80.0), self.frames)[None]
+        db = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
+        return track_windows(db, self.frames, self.max_windows)[:, None]

@@ -92,41 +92,37 @@ class HybridFeature(FeatureExtractor):
         self.lyrics.check_manifest(manifest)
 
     # -- the audio embedding ----------------------------------------------------------------------------
-    def embed_audio(self, values: np.ndarray) -> np.ndarray:
-        """Train the configured audio VAE on standardised ``values``; return the posterior means."""
+    def embed_audio(self, audio: FeatureSet) -> np.ndarray:
+        """Train the configured audio model on the normalised ``audio`` features; one embedding per song."""
         import pytorch_lightning as pl
         import torch
 
         from musiclust.data.datamodule import ArrayDataModule
 
         p = self.params
-        x = Normalizer(self.audio.normalization).fit_transform(values)
+        x = Normalizer(audio.normalization).fit_transform(audio.values)
         shape = tuple(x.shape[1:])
         backbone = _build(p["audio_backbone"])
         backbone.check_input(shape, source=_option(p["audio"], "audio"),
                              option=_option(p["audio_backbone"], "audio_backbone"))
-        datamodule = ArrayDataModule(x, batch_size=p["audio_batch_size"], seed=p["seed"])
+        datamodule = ArrayDataModule(x, batch_size=p["audio_batch_size"], seed=p["seed"], offsets=audio.offsets)
         trainer_kwargs = {"max_epochs": 100, "accelerator": "auto", "devices": 1, "log_every_n_steps": 1,
-                          **p["audio_trainer"], **_QUIET_TRAINER}
+                          "deterministic": "warn", **p["audio_trainer"], **_QUIET_TRAINER}
         log.info("Feature %s: training the audio model (%s, %s) on %d songs for %s epochs", self.name,
                  _option(p["audio_model"], "audio_model"), _option(p["audio_backbone"], "audio_backbone"),
-                 len(x), trainer_kwargs["max_epochs"])
+                 datamodule.n_songs, trainer_kwargs["max_epochs"])
         # a private RNG stream (data loaders draw from it too): the run after this must not depend on
         # whether the features came from the cache
         with torch.random.fork_rng():
             torch.manual_seed(p["seed"])
             model = _build(p["audio_model"], input_shape=shape, backbone=backbone)
             pl.Trainer(**trainer_kwargs).fit(model, datamodule=datamodule)
-            model.eval()
-            device = next(model.parameters()).device
-            with torch.no_grad():
-                z = [model.embed({k: v.to(device) for k, v in batch.items()}).cpu().numpy()
-                     for batch in datamodule.predict_dataloader()]
+            z = datamodule.embed_songs(model)
         summary = getattr(model, "last_epoch_summary", {})
         if "active_dims_train" in summary:
             log.info("Feature %s: audio model has %d of %d latent dims active", self.name,
                      summary["active_dims_train"], model.latent_dim)
-        return np.concatenate(z).astype(np.float64)
+        return z.astype(np.float64)
 
     # -- the feature ------------------------------------------------------------------------------------
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:
@@ -137,7 +133,7 @@ class HybridFeature(FeatureExtractor):
         skipped = _merge_skips(audio.skipped, lyrics.skipped)
         if len(lyrics.ids) == 0:
             return FeatureSet(np.zeros((0, 1), dtype=np.float32), lyrics.ids, skipped)
-        audio_z = self.embed_audio(np.asarray(audio.values))
+        audio_z = self.embed_audio(audio)
         rows = pd.Series(np.arange(len(audio.ids)), index=audio.ids).loc[lyrics.ids].to_numpy()
         audio_block, lyrics_block = audio_z[rows], np.asarray(lyrics.values)
         parts = blocks(("audio", audio_block.shape[1], "center", p["audio_weight"]),
