@@ -41,8 +41,8 @@ class DBSCAN(ClusterMixin, BaseEstimator):
     distances from each song to its ``min_samples - 1``-th nearest neighbour.
 
     So ``eps_quantile`` is about the share of songs that become core points, whatever the scale of the
-    embedding: higher → larger, fewer clusters and less noise. Noise is labelled −1 (shown as "noise").
-    The radius used is ``eps_``.
+    embedding: higher → larger, fewer clusters and less noise. Noise is labelled −1 (shown as "noise") and
+    scored as one more cluster by every metric (see :mod:`musiclust.evaluate`). The radius used is ``eps_``.
     """
 
     def __init__(

@@ -70,7 +70,8 @@ STATUS_COLUMNS = ("status", "error", "run_dir")
 #: metrics where smaller is better (sorting and "best" picks)
 LOWER_IS_BETTER = frozenset({"davies_bouldin", "n_noise", "n_skipped", "feature_seconds", "total_seconds"})
 #: metrics shown and plotted by default, when present
-DEFAULT_METRICS = ("nmi", "ari", "purity", "silhouette", "calinski_harabasz", "davies_bouldin", "active_dims")
+DEFAULT_METRICS = ("nmi", "ami", "ari", "purity", "silhouette", "calinski_harabasz", "davies_bouldin", "coverage",
+                   "active_dims")
 
 
 # ----------------------------------------------------------------------------------------------- finding runs

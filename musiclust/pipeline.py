@@ -206,7 +206,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     clusters = fit_predict(clusterer, z if z_clustered is None else z_clustered)
     metrics = evaluate(
         z, clusters, labels_true=labels, silhouette_sample_size=cfg.get("silhouette_sample_size"),
-        seed=int(cfg.seed), z_reduced=z_clustered,
+        seed=int(cfg.seed), z_reduced=z_clustered, k_requested=k,
     )
     metrics.update(model.summary_metrics())
     metrics["clusterer_class"] = type(clusterer).__name__

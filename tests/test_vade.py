@@ -68,7 +68,7 @@ def test_vade_run_uses_its_own_mixture_assignments(make_cfg, tmp_path):
     assert row["model"] == "vade" and row["clusterer"] == "model" and row["k"] == 6
     assert set(np.unique(result.clusters)) <= set(range(6))
     assert 2 <= row["n_clusters_found"] <= 6
-    for key in ("nmi", "acc", "v_measure", "mixture_weight_min", "clusters_used_train"):
+    for key in ("nmi", "ami", "acc", "mixture_weight_min", "clusters_used_train"):
         assert np.isfinite(row[key]), key
     assert row["acc"] <= row["purity"] + 1e-9 and row["purity"] >= row["largest_class_share"]
     # the clusters are argmax p(c|z) of the saved embeddings under the trained prior

@@ -73,7 +73,7 @@ class EpochClusteringMetrics(pl.Callback):
                   "silhouette": internal_metrics(z, clusters, self.silhouette_sample_size, self.seed)["silhouette"]}
         labels = getattr(datamodule, "labels", None)
         if labels is not None:
-            external = labelled_metrics(labels[index], clusters)
+            external = labelled_metrics(labels[index], clusters, n_permutations=0)  # no baseline per epoch
             values.update({name: external[name] for name in ("nmi", "ari", "acc") if name in external})
         values = {f"cluster/{name}": float(value) for name, value in values.items()}
         for logger in trainer.loggers:
