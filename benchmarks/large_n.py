@@ -22,9 +22,10 @@ def child(mode: str) -> None:
     from sklearn.cluster import AgglomerativeClustering, KMeans
     from sklearn.datasets import make_blobs
 
-    from musiclust.cluster import fit_predict, scalable_clusterer
+    from musiclust.clustering import fit_predict
+    from musiclust.clustering.large_n import scalable_clusterer
+    from musiclust.clustering.metrics import evaluate
     from musiclust.errors import ConfigError
-    from musiclust.evaluate import evaluate
 
     z, truth = make_blobs(n_samples=N, n_features=DIMS, centers=K, cluster_std=4.0, random_state=0)
     z = z.astype(np.float32)

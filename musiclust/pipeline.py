@@ -17,19 +17,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from musiclust.callbacks.base import ResultCallback, RunResult
-from musiclust.cluster import bind_model, check_k, fit_predict, requested_clusters, scalable_clusterer
+from musiclust.clustering import check_k, fit_predict, requested_clusters
+from musiclust.clustering.estimators import bind_model
+from musiclust.clustering.large_n import scalable_clusterer
+from musiclust.clustering.metrics import evaluate
+from musiclust.clustering.reducers import NoReducer, reduces
 from musiclust.config import validate, validate_for_songs
 from musiclust.data.datamodule import ArrayDataModule
 from musiclust.data.manifest import ID, dataset_fingerprint
 from musiclust.errors import ConfigError, DataError, MusiclustError
-from musiclust.evaluate import evaluate
 from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
 from musiclust.features.normalize import Normalizer
 from musiclust.features.normalize import resolve as resolve_normalization
 from musiclust.io import write_csv
 from musiclust.layout import SKIPPED_FILE
 from musiclust.preprocess import one_hot
-from musiclust.reduce import NoReducer, reduces
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 def objective_name(cfg: DictConfig) -> str:
     """The metric named by ``objective`` (``auto``: nmi with a ``label_col``, else silhouette); a name the run
     does not produce stops it with one ConfigError listing the valid names."""
-    from musiclust.evaluate import resolve_objective
+    from musiclust.clustering.metrics import resolve_objective
 
     return resolve_objective(cfg.get("objective"), labelled=bool(cfg.get("label_col")))
 

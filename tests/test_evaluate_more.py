@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musiclust.errors import ConfigError
-from musiclust.evaluate import (
+from musiclust.clustering.metrics import (
     clustering_accuracy,
     evaluate,
     external_metrics,
@@ -18,6 +17,7 @@ from musiclust.evaluate import (
     purity,
     resolve_objective,
 )
+from musiclust.errors import ConfigError
 from musiclust.pipeline import run_experiment
 from musiclust.run import objective_of, run_and_report
 

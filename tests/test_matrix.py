@@ -126,7 +126,7 @@ def test_hybrid_audio_backbone_must_fit_the_audio_feature(make_cfg):
 def test_dbscan_radius_follows_the_embedding_scale():
     from sklearn.datasets import make_blobs
 
-    from musiclust.clusterers import DBSCAN
+    from musiclust.clustering.estimators import DBSCAN
 
     z, truth = make_blobs(n_samples=120, n_features=8, centers=3, random_state=0)
     small, large = DBSCAN(min_samples=5).fit(z), DBSCAN(min_samples=5).fit(z * 100)

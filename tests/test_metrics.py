@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.cluster import KMeans
 
-from musiclust.evaluate import EXTERNAL_METRICS, INTERNAL_METRICS, evaluate, external_metrics
+from musiclust.clustering.metrics import EXTERNAL_METRICS, INTERNAL_METRICS, evaluate, external_metrics
 
 
 def three_blobs(n_per_blob: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

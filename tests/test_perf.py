@@ -10,7 +10,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans, MiniBatchKMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from musiclust.cluster import SubsampleThenAssign, scalable_clusterer
+from musiclust.clustering.large_n import SubsampleThenAssign, scalable_clusterer
 from musiclust.data.datamodule import ArrayDataModule, _ArrayDataset
 from musiclust.errors import ConfigError
 from musiclust.features import audio

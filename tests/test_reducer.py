@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from musiclust.clustering.reducers import NoReducer, PCAReducer, UMAPReducer, reduces
 from musiclust.pipeline import run_experiment
-from musiclust.reduce import NoReducer, PCAReducer, UMAPReducer, reduces
 
 QUICK = ("~callbacks.projection_plotter", "~callbacks.distribution_plotter")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 
-from musiclust.cluster import NOISE
+from musiclust.clustering import NOISE
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from musiclust.cluster import NOISE
+from musiclust.clustering import NOISE
 from musiclust.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class EpochClusteringMetrics(pl.Callback):
         self.history: list[dict[str, float]] = []
 
     def _clusterer(self, pl_module: pl.LightningModule) -> Any:
-        from musiclust.cluster import bind_model
+        from musiclust.clustering.estimators import bind_model
         from musiclust.pipeline import build
 
         if self.clusterer_config is None:
@@ -56,8 +56,8 @@ class EpochClusteringMetrics(pl.Callback):
         self.log_epoch(trainer, pl_module)
 
     def log_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
-        from musiclust.cluster import fit_predict
-        from musiclust.evaluate import internal_metrics, labelled_metrics
+        from musiclust.clustering import fit_predict
+        from musiclust.clustering.metrics import internal_metrics, labelled_metrics
 
         datamodule = trainer.datamodule
         index = np.arange(datamodule.n_songs)

@@ -26,7 +26,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as skm
 from sklearn.metrics.cluster import contingency_matrix
 
-from musiclust.cluster import NOISE
+from musiclust.clustering.base import NOISE
 from musiclust.errors import ConfigError
 
 log = logging.getLogger(__name__)
