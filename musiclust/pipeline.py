@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -22,13 +21,15 @@ from musiclust.clustering.estimators import bind_model
 from musiclust.clustering.large_n import scalable_clusterer
 from musiclust.clustering.metrics import evaluate
 from musiclust.clustering.reducers import NoReducer, reduces
+from musiclust.columns import ID
 from musiclust.config import validate, validate_for_songs
 from musiclust.data.datamodule import ArrayDataModule
-from musiclust.data.manifest import ID, dataset_fingerprint
-from musiclust.errors import ConfigError, DataError, MusiclustError
+from musiclust.data.manifest import dataset_fingerprint
+from musiclust.errors import ConfigError, DataError
 from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
 from musiclust.features.normalize import Normalizer
 from musiclust.features.normalize import resolve as resolve_normalization
+from musiclust.instantiate import build
 from musiclust.io import write_csv
 from musiclust.layout import SKIPPED_FILE
 from musiclust.preprocess import one_hot
@@ -57,23 +58,6 @@ def make_deterministic() -> None:
     if torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-#: keys of our own config groups that describe the option rather than configure the object
-METADATA_KEYS = ("name", "uses_backbone")
-
-
-def build(node: DictConfig, **kwargs: Any) -> Any:
-    """Instantiate a musiclust config-group node without its metadata keys (``name``, ...)."""
-    params = OmegaConf.to_container(node, resolve=True)
-    for key in METADATA_KEYS:
-        params.pop(key, None)
-    try:
-        return instantiate(params, **kwargs, _convert_="all")
-    except InstantiationException as err:  # a constructor's own clear message, without Hydra's wrapping
-        if isinstance(err.__cause__, MusiclustError):
-            raise err.__cause__ from None
-        raise
 
 
 def resolve_k(k: Any, manifest: pd.DataFrame, label_col: str | None) -> int | None:

@@ -11,7 +11,8 @@ from musiclust.data.manifest import dataset_fingerprint
 from musiclust.features import HybridFeature, MultimodalFeature
 from musiclust.features.audio import AudioFeature
 from musiclust.features.base import FeatureCache, FeatureSet
-from musiclust.pipeline import build, run_experiment
+from musiclust.instantiate import build
+from musiclust.pipeline import run_experiment
 from tests.conftest import TINY_DEMO, compose_config
 from tests.test_matrix import FAST_HYBRID, LEAN, NO_RECON
 

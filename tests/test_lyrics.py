@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from musiclust.columns import CLEAN_LYRICS
 from musiclust.data.cli import main as data_main
 from musiclust.data.language import detect_script, fill_language, script_shares
-from musiclust.data.lyrics import CLEAN_LYRICS, clean_lyrics, read_lyrics_file
+from musiclust.data.lyrics import clean_lyrics, read_lyrics_file
 from musiclust.data.manifest import ManifestDataset
 from musiclust.errors import ConfigError
 from musiclust.features.text import LyricsTfidf

@@ -37,7 +37,7 @@ class EpochClusteringMetrics(pl.Callback):
 
     def _clusterer(self, pl_module: pl.LightningModule) -> Any:
         from musiclust.clustering.estimators import bind_model
-        from musiclust.pipeline import build
+        from musiclust.instantiate import build
 
         if self.clusterer_config is None:
             raise ConfigError("callbacks.epoch_metrics needs a clusterer (default: ${clusterer}, the run's).")

@@ -73,8 +73,9 @@ def _clean_lyrics(parser: argparse.ArgumentParser):
 
         import pandas as pd
 
-        from musiclust.data.language import LANGUAGE_SOURCE, fill_language
-        from musiclust.data.lyrics import CLEAN_LYRICS, add_clean_lyrics
+        from musiclust.columns import CLEAN_LYRICS, LANGUAGE_SOURCE
+        from musiclust.data.language import fill_language
+        from musiclust.data.lyrics import add_clean_lyrics
         from musiclust.errors import DataError
         from musiclust.io import write_csv
 

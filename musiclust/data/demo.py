@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from musiclust.data.manifest import AUDIO, Dataset, validate_manifest
+from musiclust.columns import AUDIO
+from musiclust.data.manifest import Dataset, validate_manifest
 
 log = logging.getLogger(__name__)
 

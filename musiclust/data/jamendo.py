@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from musiclust.columns import AUDIO, ID, LYRICS
 from musiclust.data.lyrics import read_lyrics_file
-from musiclust.data.manifest import AUDIO, ID, LYRICS, Dataset
+from musiclust.data.manifest import Dataset
 from musiclust.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,11 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from musiclust.columns import LANGUAGE, LANGUAGE_SOURCE
 from musiclust.data.lyrics import BENGALI_BLOCK, clean_lyrics
 
 log = logging.getLogger(__name__)
 
-LANGUAGE = "language"
-LANGUAGE_SOURCE = "language_source"
 LATIN, BENGALI, OTHER, MIXED = "Latin", "Bengali", "other", "mixed"
 
 

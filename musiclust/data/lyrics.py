@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from musiclust.data.manifest import LYRICS
+from musiclust.columns import CLEAN_LYRICS, LYRICS
 
-CLEAN_LYRICS = "lyrics_clean"
 BENGALI_BLOCK = (0x0980, 0x09FF)
 
 _SECTION_WORDS = (

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from musiclust.columns import AUDIO, CLEAN_LYRICS, ID, LYRICS, skip_frame
+from musiclust.data.language import fill_language
+from musiclust.data.lyrics import add_clean_lyrics
 from musiclust.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-ID, AUDIO, LYRICS = "id", "audio_path", "lyrics"
 
 
 class Dataset:
@@ -67,8 +69,6 @@ class Dataset:
     @property
     def skipped(self) -> pd.DataFrame:
         """Rows left out by the last :meth:`load`, as ``id, stage, reason`` (the skipped.csv columns)."""
-        from musiclust.features.base import skip_frame
-
         return skip_frame(getattr(self, "_skips", []), stage="dataset")
 
     def load(self) -> pd.DataFrame:
@@ -89,9 +89,6 @@ class Dataset:
                 "). Set dataset.label_columns=[...] to existing columns, or [] (and label_col=null) for none."
             )
         if LYRICS in frame.columns:
-            from musiclust.data.language import fill_language
-            from musiclust.data.lyrics import CLEAN_LYRICS, add_clean_lyrics
-
             if self.clean_lyrics:
                 frame = add_clean_lyrics(frame)
             if self.detect_language:

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musiclust.data.manifest import AUDIO, ID
+from musiclust.columns import AUDIO, ID, skip_frame
 from musiclust.errors import ConfigError
-from musiclust.features.base import FeatureExtractor, FeatureSet, skip_frame
+from musiclust.features.base import FeatureExtractor, FeatureSet
 
 log = logging.getLogger(__name__)
 

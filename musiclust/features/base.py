@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from musiclust.columns import SKIP_COLUMNS, skip_frame
+from musiclust.data.manifest import require_columns
 from musiclust.features.normalize import Normalization, as_normalization, to_json
 from musiclust.io import write_csv, write_json
 
@@ -24,9 +26,6 @@ log = logging.getLogger(__name__)
 
 #: bump when the numbers an extractor produces change, so stale cache entries are not reused
 FEATURE_VERSION = 2
-
-SKIP_COLUMNS = ["id", "stage", "reason"]
-
 
 @dataclass
 class FeatureSet:
@@ -94,10 +93,6 @@ class FeatureSet:
         return kept
 
 
-def skip_frame(rows: list[tuple[str, str]], stage: str) -> pd.DataFrame:
-    return pd.DataFrame([(i, stage, r) for i, r in rows], columns=SKIP_COLUMNS)
-
-
 class FeatureExtractor:
     """Turns a manifest into a :class:`FeatureSet`. Subclasses set ``name`` and implement ``compute``.
 
@@ -119,8 +114,6 @@ class FeatureExtractor:
         return {"name": self.name, "class": type(self).__qualname__, "version": FEATURE_VERSION, **keep}
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
-        from musiclust.data.manifest import require_columns
-
         require_columns(
             manifest,
             list(self.required_columns),

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
-from musiclust.data.manifest import ID, require_columns
+from musiclust.columns import ID, SKIP_COLUMNS
+from musiclust.data.manifest import require_columns
 from musiclust.errors import ConfigError
 from musiclust.features.audio import AudioFeature
-from musiclust.features.base import SKIP_COLUMNS, FeatureExtractor, FeatureSet
+from musiclust.features.base import FeatureExtractor, FeatureSet
 from musiclust.features.normalize import Normalizer, blocks
 from musiclust.features.text import reduce_svd
+from musiclust.instantiate import build
 from musiclust.preprocess import one_hot
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,6 @@ log = logging.getLogger(__name__)
 #: Trainer settings of the audio VAE that a config cannot change (no files, no console output)
 _QUIET_TRAINER = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
                   "enable_model_summary": False}
-
-
-def _build(spec: dict[str, Any], **kwargs: Any) -> Any:
-    from musiclust.pipeline import build  # the one place that instantiates config-group nodes
-
-    return build(OmegaConf.create(spec), **kwargs)
 
 
 def _option(spec: dict[str, Any], key: str) -> str:
@@ -77,13 +72,13 @@ class HybridFeature(FeatureExtractor):
             audio_weight=float(audio_weight), lyrics_weight=float(lyrics_weight), svd_dims=int(svd_dims),
             seed=int(seed), n_jobs=n_jobs, **params,
         )
-        self.audio = _build(audio, n_jobs=n_jobs)
+        self.audio = build(audio, n_jobs=n_jobs)
         if not isinstance(self.audio, AudioFeature):
             raise ConfigError(
                 f"{_option(audio, 'audio')} is not an audio feature. Use one of "
                 "feature@feature.audio=mfcc (or mfcc_frames, logmelspec)."
             )
-        self.lyrics = _build(lyrics)
+        self.lyrics = build(lyrics)
         if not isinstance(self.lyrics, FeatureExtractor):
             raise ConfigError(f"{_option(lyrics, 'lyrics')} is not a feature extractor (e.g. lyrics_tfidf).")
 
@@ -102,7 +97,7 @@ class HybridFeature(FeatureExtractor):
         p = self.params
         x = Normalizer(audio.normalization).fit_transform(audio.values)
         shape = tuple(x.shape[1:])
-        backbone = _build(p["audio_backbone"])
+        backbone = build(p["audio_backbone"])
         backbone.check_input(shape, source=_option(p["audio"], "audio"),
                              option=_option(p["audio_backbone"], "audio_backbone"))
         datamodule = ArrayDataModule(x, batch_size=p["audio_batch_size"], seed=p["seed"], offsets=audio.offsets)
@@ -115,7 +110,7 @@ class HybridFeature(FeatureExtractor):
         # whether the features came from the cache
         with torch.random.fork_rng():
             torch.manual_seed(p["seed"])
-            model = _build(p["audio_model"], input_shape=shape, backbone=backbone)
+            model = build(p["audio_model"], input_shape=shape, backbone=backbone)
             pl.Trainer(**trainer_kwargs).fit(model, datamodule=datamodule)
             z = datamodule.embed_songs(model)
         summary = getattr(model, "last_epoch_summary", {})

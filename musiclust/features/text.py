@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from musiclust.data.lyrics import CLEAN_LYRICS
-from musiclust.data.manifest import ID, LYRICS
-from musiclust.features.base import FeatureExtractor, FeatureSet, skip_frame
+from musiclust.columns import CLEAN_LYRICS, ID, LYRICS, skip_frame
+from musiclust.features.base import FeatureExtractor, FeatureSet
 
 
 def lyrics_column(manifest: pd.DataFrame, column: str | None) -> str:
