@@ -32,12 +32,18 @@ from omegaconf import OmegaConf
 
 from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.io import save_figure, write_csv, write_text
-from musiclust.layout import ERROR_FILE, HYDRA_DIR, LATENTS_FILE, METRICS_FILE
+from musiclust.layout import (
+    DONE_FILE,
+    ERROR_FILE,
+    HYDRA_DIR,
+    LATENTS_FILE,
+    METRICS_FILE,
+    SWEEP_JOBS_DIR,
+    journal_entry,
+    read_marker,
+)
 
 log = logging.getLogger(__name__)
-
-# File names written by musiclust.callbacks.writers (kept here so the compare CLI need not import torch;
-# tests/test_compare.py checks they agree).
 
 #: settings written by the pipeline (pipeline.settings_of) and where to find them in a job's config
 SETTING_SOURCES: dict[str, tuple[str, ...]] = {
@@ -76,8 +82,7 @@ DEFAULT_METRICS = ("nmi", "ami", "ari", "purity", "silhouette", "calinski_haraba
 
 # ----------------------------------------------------------------------------------------------- finding runs
 def is_run_dir(path: Path) -> bool:
-    return (path / HYDRA_DIR / "config.yaml").is_file() or (path / METRICS_FILE).is_file() or (
-        path / ERROR_FILE).is_file()
+    return any((path / name).is_file() for name in (f"{HYDRA_DIR}/config.yaml", DONE_FILE, METRICS_FILE, ERROR_FILE))
 
 
 def iter_run_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -98,11 +103,11 @@ def iter_run_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def run_status(run_dir: Path) -> str:
-    """``ok`` (metrics written after any error), ``failed`` (error.txt) or ``incomplete`` (neither)."""
-    metrics, error = run_dir / METRICS_FILE, run_dir / ERROR_FILE
-    if metrics.is_file() and (not error.is_file() or error.stat().st_mtime <= metrics.stat().st_mtime):
+    """``ok`` (its completion marker exists: every output was written), ``failed`` (error.txt) or
+    ``incomplete`` (neither: interrupted, crashed before the marker, or still running)."""
+    if read_marker(run_dir) is not None:  # a recomputed run clears error.txt first, so no stale error remains
         return "ok"
-    return "failed" if error.is_file() else "incomplete"
+    return "failed" if (run_dir / ERROR_FILE).is_file() else "incomplete"
 
 
 def error_summary(text: str) -> str:
@@ -156,16 +161,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """One run dir → (settings, metrics, {status, error, run_dir}).
+def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """One run dir → (settings, metrics, {status, error, run_dir, debug}).
 
     Settings come from its ``clustering_metrics.csv`` row (what the pipeline recorded), else from its Hydra
     config (a failed job), plus every command-line override that is not bookkeeping (e.g. ``model.lr``).
     """
     status = run_status(run_dir)
     row: dict[str, Any] = {}
+    debug = False
     if status == "ok":
-        row = pd.read_csv(run_dir / METRICS_FILE).iloc[0].to_dict()
+        if (run_dir / METRICS_FILE).is_file():  # absent only when callbacks.metrics_writer was removed
+            row = pd.read_csv(run_dir / METRICS_FILE).iloc[0].to_dict()
+        recorded = str(row.pop("debug", False)) == "True"  # popped: the column is neither a setting nor a metric
+        debug = recorded or bool((read_marker(run_dir) or {}).get("debug"))
     config = _load_yaml(run_dir / HYDRA_DIR / "config.yaml")
     hydra_cfg = _load_yaml(run_dir / HYDRA_DIR / "hydra.yaml")
     choices = _select(hydra_cfg, "hydra.runtime.choices") or {}
@@ -192,18 +201,21 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, s
         error = error_summary((run_dir / ERROR_FILE).read_text(encoding="utf-8", errors="replace"))
     elif status == "incomplete":
         error = "no results: the job was interrupted or is still running"
-    return settings, metrics, {"status": status, "error": error, "run_dir": str(run_dir)}
+    return settings, metrics, {"status": status, "error": error, "run_dir": str(run_dir), "debug": debug}
 
 
 def find_runs(
     paths: Iterable[str | os.PathLike], include_incomplete: bool = False, since: float | None = None,
+    include_debug: bool = False,
 ) -> pd.DataFrame:
     """One row per run dir under ``paths``: its settings, metrics, ``status`` (ok/failed), ``error``, ``run_dir``.
 
-    Incomplete runs (no metrics, no error: interrupted or still running) are left out with a warning naming
-    them, unless ``include_incomplete``. ``since`` (a Unix time) keeps only runs started from then on.
+    Incomplete runs (no completion marker, no error: interrupted, crashed or still running) are left out with a
+    warning naming them, unless ``include_incomplete``. ``since`` (a Unix time) keeps only runs started from
+    then on. Debug runs (``trainer.fast_dev_run``) are left out unless ``include_debug`` (then a ``debug``
+    column marks them); the dirs left out are in ``frame.attrs["debug_runs"]``.
     """
-    rows, incomplete = [], []
+    rows, incomplete, debug_runs = [], [], []
     for run_dir in iter_run_dirs(paths):
         if since is not None and _started_at(run_dir) < since:
             continue
@@ -211,13 +223,18 @@ def find_runs(
         if status["status"] == "incomplete" and not include_incomplete:
             incomplete.append(str(run_dir))
             continue
+        if status["debug"] and not include_debug:
+            debug_runs.append(str(run_dir))
+            continue
         rows.append((settings, metrics, status))
     if incomplete:
-        message = f"ignoring {len(incomplete)} incomplete run(s) (no {METRICS_FILE} or {ERROR_FILE}): " + ", ".join(
-            incomplete)
+        message = (f"ignoring {len(incomplete)} incomplete run(s) (no {DONE_FILE} or {ERROR_FILE}): "
+                   + ", ".join(incomplete))
         log.warning(message)
         warnings.warn(message, stacklevel=2)
-    frame = pd.DataFrame([{**settings, **metrics, **status} for settings, metrics, status in rows])
+    any_debug = any(status["debug"] for _, _, status in rows)
+    frame = pd.DataFrame([{**settings, **metrics, **{k: v for k, v in status.items() if k != "debug" or any_debug}}
+                          for settings, metrics, status in rows])
     if frame.empty:
         frame = pd.DataFrame(columns=[*SETTING_SOURCES, *STATUS_COLUMNS])
     settings = list(dict.fromkeys(key for row_settings, _, _ in rows for key in row_settings)) or list(
@@ -227,11 +244,17 @@ def find_runs(
                *STATUS_COLUMNS]
     frame = frame[ordered].reset_index(drop=True)
     frame.attrs["settings"] = settings
+    frame.attrs["debug_runs"] = debug_runs
     return frame
 
 
 def _started_at(run_dir: Path) -> float:
-    """When a job started: Hydra writes ``.hydra/`` at job start (also when a job is resumed)."""
+    """When a sweep last reached a job: its entry in the sweep dir's journal (written when the job is run, kept
+    by resume=true or refused; a job dir without one was not reached by that sweep); else ``.hydra/``."""
+    for sweep_dir in list(run_dir.parents)[:3]:
+        if (sweep_dir / SWEEP_JOBS_DIR).is_dir():
+            entry = journal_entry(sweep_dir, run_dir)
+            return entry.stat().st_mtime if entry is not None and entry.exists() else float("-inf")
     marker = run_dir / HYDRA_DIR / "overrides.yaml"
     return (marker if marker.exists() else run_dir).stat().st_mtime
 
@@ -473,14 +496,20 @@ def choose_metrics(frame: pd.DataFrame, requested: Sequence[str] | None) -> list
 
 def compare(
     paths: Sequence[str | os.PathLike], metric: str | None = None, group_by: Sequence[str] | None = None,
-    metrics: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None, include_debug: bool = False,
 ) -> Comparison:
     """Everything ``musiclust-compare`` prints and writes, as data. ``group_by=[]`` = every varying setting
-    except the seed; ``None`` = one row per run."""
-    runs = find_runs(paths)
+    except the seed; ``None`` = one row per run. When no run finished, ``table`` lists the failures and
+    ``metrics`` is empty."""
+    runs = find_runs(paths, include_debug=include_debug)
     if runs.empty:
-        raise DataError(f"no finished runs under {', '.join(map(str, paths))} (looked for dirs with "
-                        f"{HYDRA_DIR}/config.yaml or {METRICS_FILE}). Pass run dirs or sweep dirs.")
+        debug = f" ({len(runs.attrs['debug_runs'])} debug run(s) left out: --include-debug)" if runs.attrs.get(
+            "debug_runs") else ""
+        raise DataError(f"no finished runs under {', '.join(map(str, paths))}{debug} (looked for dirs with "
+                        f"{HYDRA_DIR}/config.yaml or {DONE_FILE}). Pass run dirs or sweep dirs.")
+    if not (runs["status"] == "ok").any():
+        return Comparison(runs=runs, table=run_table(runs), summary=pd.DataFrame(), metrics=[], metric="",
+                          group_by=None)
     metrics = choose_metrics(runs, metrics)
     metric = metric or next((m for m in ("nmi", "silhouette") if m in runs.columns), metrics[0])
     check_columns(runs, [metric], "--metric")
@@ -533,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="write PATH.csv, PATH.md and PATH_{metric}.png bar charts with error bars")
     parser.add_argument("--no-plots", action="store_true", help="with --out: skip the bar charts")
+    parser.add_argument("--include-debug", action="store_true",
+                        help="also compare debug runs (trainer.fast_dev_run), marked in a debug column")
     parser.add_argument("--html", default=None, metavar="PATH",
                         help="write one self-contained HTML report: sortable table, metric charts, every run's plots")
     return parser
@@ -544,9 +575,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the logger already names incomplete runs
-            comparison = compare(args.dirs, metric=args.metric, group_by=args.group_by, metrics=args.metrics)
+            comparison = compare(args.dirs, metric=args.metric, group_by=args.group_by, metrics=args.metrics,
+                                 include_debug=args.include_debug)
         with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 80):
             print(display_frame(comparison.table).to_string(index=False))
+        if debug_runs := comparison.runs.attrs.get("debug_runs"):
+            print(f"musiclust-compare: left out {len(debug_runs)} debug run(s) (trainer.fast_dev_run): "
+                  f"{', '.join(debug_runs)}; add --include-debug to compare them", file=sys.stderr)
+        if not comparison.metrics:
+            print(f"musiclust-compare: error: {len(comparison.runs)} of {len(comparison.runs)} runs failed or did "
+                  "not finish; nothing to compare (their errors are listed above)", file=sys.stderr)
+            return 1
         if args.out:
             for path in write_outputs(comparison, args.out, plots=not args.no_plots):
                 print(f"wrote {path}")

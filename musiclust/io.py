@@ -1,4 +1,5 @@
-"""Atomic file writes: every output is written to a temporary file and renamed into place."""
+"""Atomic file writes: every output is written to a temporary file and renamed into place, with the
+permissions an ordinary ``open`` would give it under the user's umask (``tempfile`` makes them private)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,33 @@ import numpy as np
 import pandas as pd
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS can tell (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_shareable(path: str | os.PathLike) -> None:
+    """Give a file made by ``tempfile`` (0600) or a folder (0700) the mode the umask allows (e.g. 0644/0755)."""
+    path = Path(path)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
+
+
+def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """``tempfile.mkdtemp`` in ``parent`` with the permissions of an ordinary ``mkdir``."""
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    make_shareable(tmp)
+    return tmp
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
@@ -24,6 +52,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        make_shareable(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

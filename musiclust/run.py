@@ -6,16 +6,18 @@ import logging
 import math
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from musiclust.errors import ConfigError, MusiclustError
 from musiclust.io import write_text
-from musiclust.layout import ERROR_FILE, METRICS_FILE
+from musiclust.layout import ERROR_FILE, HYDRA_DIR, RUN_LOG_FILE, clear_outputs, read_marker, write_marker
 
 log = logging.getLogger("musiclust")
 
@@ -45,26 +47,93 @@ def _in_worker_processes() -> bool:
     return HydraConfig.initialized() and "joblib" in str(HydraConfig.get().launcher.get("_target_", ""))
 
 
+def is_debug_run(cfg: DictConfig) -> bool:
+    """A trial run (``trainer.fast_dev_run``): marked as such and left out of comparisons unless asked."""
+    return bool(cfg.get("trainer") is not None and cfg.trainer.get("fast_dev_run"))
+
+
+def check_run_dir(cfg: DictConfig, run_dir: Path, fingerprint: str) -> dict | None:
+    """Decide, before anything in ``run_dir`` is touched, whether this run may go on.
+
+    Returns the stored metrics of a finished run that ``resume=true`` keeps, None when the run is to be
+    (re)computed; raises :class:`ConfigError` when the dir holds a finished run that must not be touched.
+    """
+    from musiclust.sweep import finished_metrics
+
+    if cfg.get("overwrite") or read_marker(run_dir) is None:
+        return None
+    if not cfg.get("resume"):
+        raise ConfigError(
+            f"{run_dir} already holds the results of a finished run; nothing was changed. Add resume=true to keep "
+            "finished jobs, overwrite=true to recompute them, or choose another hydra.sweep.dir / hydra.run.dir."
+        )
+    return finished_metrics(run_dir, fingerprint)
+
+
+def write_job_config(cfg: DictConfig, run_dir: Path) -> None:
+    """``.hydra/{config,hydra,overrides}.yaml``, as Hydra writes them (Hydra is told not to: ``output_subdir:
+    null``), so a run dir stays self-describing; written only once the run is known to be (re)computed."""
+    hydra_dir = run_dir / HYDRA_DIR
+    write_text(OmegaConf.to_yaml(cfg), hydra_dir / "config.yaml")
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        write_text(OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})), hydra_dir / "hydra.yaml")
+        write_text(OmegaConf.to_yaml(hydra_cfg.overrides.task), hydra_dir / "overrides.yaml")
+
+
+@contextmanager
+def run_log(run_dir: Path) -> Iterator[None]:
+    """Copy every log record of the run to ``<run dir>/run.log`` (Hydra's job logging only prints)."""
+    handler = logging.FileHandler(run_dir / RUN_LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
 def run_and_report(cfg: DictConfig) -> float:
     """Run one experiment. User errors end a single run with one message (exit 2); in a sweep every
     failure is written to the job's ``error.txt`` and the sweep goes on, so finished jobs are kept.
-    With ``resume=true`` a job whose dir holds finished results of the same config returns them unchanged.
+
+    A dir that holds a finished run (its completion marker exists) is refused untouched, unless
+    ``overwrite=true`` (recompute) or ``resume=true`` (keep it when its config is the same). A run that is
+    (re)computed first clears every musiclust output of its dir, and marks the dir finished last.
     """
-    from musiclust.sweep import config_fingerprint, record_fingerprint, stored_metrics
+    from musiclust.sweep import config_fingerprint, note_job
 
     run_dir = Path(cfg.paths.output_dir)
     try:
         objective_name(cfg)  # a misspelt objective fails before any work
         fingerprint = config_fingerprint(cfg)
-        if cfg.get("resume") and (stored := stored_metrics(run_dir, fingerprint)) is not None:
-            log.info("resume=true: %s already finished; keeping its results", run_dir)
-            return objective_of(cfg, stored)
-        if not cfg.get("resume") and not cfg.get("overwrite") and (run_dir / METRICS_FILE).exists():
-            raise ConfigError(
-                f"{run_dir} already holds the results of a finished run. Add resume=true to keep finished jobs, "
-                "overwrite=true to recompute them, or choose another hydra.sweep.dir / hydra.run.dir."
-            )
-        (run_dir / ERROR_FILE).unlink(missing_ok=True)  # an error from an earlier attempt no longer applies
+        stored = check_run_dir(cfg, run_dir, fingerprint)
+    except ConfigError as err:
+        if _is_multirun():
+            note_job(run_dir, "refused", str(err))
+            log.error("Job refused: %s", err)
+            return float("nan")
+        log.error("musiclust: error: %s", err)
+        sys.exit(2)
+    if stored is not None:
+        note_job(run_dir, "kept")
+        log.info("resume=true: %s already finished; keeping its results", run_dir)
+        return objective_of(cfg, stored)
+
+    note_job(run_dir, "started")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    removed = clear_outputs(run_dir)  # what an earlier attempt left (stale error.txt, last.ckpt) no longer applies
+    write_job_config(cfg, run_dir)
+    with run_log(run_dir):
+        if removed:
+            log.info("Cleared the earlier outputs of %s: %s", run_dir, ", ".join(removed))
+        return _compute(cfg, run_dir, fingerprint)
+
+
+def _compute(cfg: DictConfig, run_dir: Path, fingerprint: str) -> float:
+    try:
         if _in_worker_processes() and cfg.get("num_workers"):
             log.info("num_workers=%s → 0: the joblib launcher's workers cannot start DataLoader workers",
                      cfg.num_workers)
@@ -73,7 +142,7 @@ def run_and_report(cfg: DictConfig) -> float:
         from musiclust.pipeline import run_experiment
 
         result = run_experiment(cfg)
-        record_fingerprint(run_dir, fingerprint)
+        write_marker(run_dir, fingerprint, debug=is_debug_run(cfg))  # last: every output is written
     except Exception as err:
         user_error = isinstance(err, MusiclustError)
         detail = str(err) if user_error else "".join(traceback.format_exception(err))

@@ -69,14 +69,35 @@ def test_manifest_without_audio_for_audio_feature(cli_args, tmp_path):
 
 
 def test_finished_run_dir_is_not_overwritten_unless_asked(make_cfg, tmp_path, caplog):
+    from musiclust.layout import write_marker
     from musiclust.run import run_and_report
 
     run_dir = tmp_path / "finished"
     run_dir.mkdir()
     (run_dir / "clustering_metrics.csv").write_text("model,nmi\npca,0.5\n")
+    write_marker(run_dir, "an earlier config")
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     with pytest.raises(SystemExit) as exit_info:
         run_and_report(make_cfg("model=pca", run_dir=run_dir))
     assert exit_info.value.code == 2
     assert "already holds the results of a finished run" in caplog.text and "overwrite=true" in caplog.text
-    assert (run_dir / "clustering_metrics.csv").read_text() == "model,nmi\npca,0.5\n"
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
     assert run_and_report(make_cfg("model=pca", "overwrite=true", run_dir=run_dir)) > 0.3
+
+
+def test_a_refused_single_run_touches_nothing_in_the_finished_dir(cli_args, tmp_path):
+    """Hydra would write the new run's .hydra/ (and so its settings) into the finished dir before musiclust
+    runs: the refusal must come first, so compare still reads the finished run's own settings."""
+    from musiclust.compare import find_runs
+
+    run_dir = tmp_path / "finished"
+    lyrics = ["feature=lyrics_tfidf", "label_col=language", "k=2", "model=pca", f"hydra.run.dir={run_dir}"]
+    assert run_cli(*cli_args, *lyrics, cwd=tmp_path).returncode == 0
+    before = {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()}
+    proc = run_cli(*cli_args, *lyrics, "k=3", "seed=7", cwd=tmp_path)
+    assert {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()} == before
+    _assert_one_clear_error(proc, "already holds the results of a finished run", "nothing was changed",
+                            "resume=true", "overwrite=true")
+    assert proc.returncode == 2
+    (run,) = find_runs([run_dir]).to_dict("records")
+    assert (run["k"], run["seed"], run["status"]) == (2, 42, "ok")

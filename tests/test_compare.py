@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from musiclust import compare
 from musiclust.compare import aggregate, find_runs, main, stability, summarize, varying_settings
+from musiclust.layout import write_marker
 from musiclust.sweep import write_sweep_comparison
 
 IDS = np.array([f"song{i:02d}" for i in range(12)])
@@ -23,7 +24,8 @@ GENRE = np.repeat([0, 1, 2], 4)
 
 def write_run(run_dir: Path, model: str, seed: int, nmi: float | None, clusters=None, overrides=(),
               error: str | None = None, lr: float = 1e-3) -> Path:
-    """A run dir as musiclust leaves it: .hydra/, clustering_metrics.csv + latents.npz (or error.txt)."""
+    """A run dir as musiclust leaves it: .hydra/, clustering_metrics.csv + latents.npz + the completion marker
+    (or error.txt; or neither: interrupted)."""
     hydra_dir = run_dir / ".hydra"
     hydra_dir.mkdir(parents=True)
     config = {"task_name": None, "seed": seed, "k": 3, "label_col": "genre",
@@ -46,6 +48,7 @@ def write_run(run_dir: Path, model: str, seed: int, nmi: float | None, clusters=
         clusters = GENRE if clusters is None else np.asarray(clusters)
         np.savez(run_dir / "latents.npz", z=np.zeros((12, 2)), ids=IDS, clusters=clusters,
                  mean=np.zeros(2), std=np.ones(2))
+        write_marker(run_dir, fingerprint=f"{model}-{seed}")
     return run_dir
 
 
@@ -180,21 +183,29 @@ def test_cli_without_runs(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
-def test_file_names_match_the_writers():
-    from musiclust.callbacks.writers import LATENTS_FILE, METRICS_FILE
+def test_every_setting_the_pipeline_records_is_known_to_compare():
     from musiclust.pipeline import settings_of
     from tests.conftest import compose_config
 
-    assert (compare.METRICS_FILE, compare.LATENTS_FILE) == (METRICS_FILE, LATENTS_FILE)
     cfg = compose_config([], Path("/tmp/unused"))
-    assert set(settings_of(cfg, 6)) <= set(compare.SETTING_SOURCES)  # every recorded setting is known here
+    assert set(settings_of(cfg, 6)) <= set(compare.SETTING_SOURCES)
+
+
+def test_cli_when_every_run_failed_lists_the_failures(tmp_path, capsys):
+    write_run(tmp_path / "0", "vae", 0, None, error="ConfigError: conv2d needs (C,F,T) features. Use backbone=mlp.\n")
+    write_run(tmp_path / "1", "ae", 0, None, error="DataError: features of 3 songs contain NaN/inf (first: s1).\n")
+    assert main([str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "conv2d needs" in captured.out and "contain NaN/inf" in captured.out
+    assert "2 of 2 runs failed" in captured.err and "Traceback" not in captured.err + captured.out
 
 
 def test_sweep_comparison_lists_every_job_of_this_sweep_only(sweep):
     now = time.time()
     leftover = write_run(sweep / "6", "raw", 0, 0.4)  # from an earlier, larger sweep in the same dir
     os.utime(leftover / ".hydra" / "overrides.yaml", (now - 3600, now - 3600))
-    table_path, summary_path = write_sweep_comparison(sweep, "easy", since=now - 60)
+    table_path, summary_path, n_jobs, n_failed = write_sweep_comparison(sweep, "easy", since=now - 60)
+    assert (n_jobs, n_failed) == (6, 2)  # one failed, one interrupted
     table = pd.read_csv(table_path)
     assert [Path(p).name for p in table["run_dir"]] == ["0", "1", "2", "3", "4", "5"]  # job order, one row each
     assert list(table["status"]) == ["ok", "ok", "failed", "ok", "ok", "incomplete"]

@@ -92,7 +92,7 @@ def test_sanity_fires_when_clusters_are_no_better_than_chance(caplog):
     labels = np.repeat(np.arange(4), 50).astype(str)
     chance = np.random.default_rng(3).permutation(np.repeat(np.arange(4), 50))
     z = np.random.default_rng(0).normal(size=(200, 2))
-    with caplog.at_level(logging.WARNING, logger="musiclust.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="musiclust.clustering.metrics"):
         m = evaluate(z, chance, labels_true=labels, k_requested=4)
     assert not m["beats_random"] and "no better than chance" in m["sanity"]
     assert "no better than chance" in caplog.text

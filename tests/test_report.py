@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from musiclust.pipeline import run_experiment
+from musiclust.run import run_and_report
 
 
 class ReportParser(HTMLParser):
@@ -67,7 +67,7 @@ def three_runs(demo_root, shared_cache, tmp_path_factory) -> Path:
     for name, overrides in (("pca_s1", ["model=pca", "seed=1"]), ("pca_s2", ["model=pca", "seed=2"]),
                             ("vae", ["model.latent_dim=4", "trainer.max_epochs=2"])):
         with threadpool_limits(1):  # t-SNE of 36 points: OpenMP threads only contend on a busy machine
-            run_experiment(compose_config([*base, *overrides], root / name))
+            run_and_report(compose_config([*base, *overrides], root / name))  # as musiclust runs it: marked finished
     return root
 
 

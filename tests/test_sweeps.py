@@ -17,8 +17,9 @@ from omegaconf import OmegaConf
 
 from musiclust.compare import main as compare_main
 from musiclust.errors import ConfigError
+from musiclust.layout import write_marker
 from musiclust.run import CONFIG_DIR
-from musiclust.sweep import config_fingerprint, expand_grids, record_fingerprint, stored_metrics
+from musiclust.sweep import config_fingerprint, expand_grids, finished_metrics
 from tests.conftest import ONE_THREAD_ENV, REPO, run_cli, tiny_overrides
 
 LYRICS = ["feature=lyrics_tfidf", "label_col=language", "k=2"]
@@ -59,8 +60,8 @@ def joblib_sweep(tmp_path_factory, cli) -> tuple[Path, subprocess.CompletedProce
     """A plain sweep (no task) under the joblib launcher, 2 jobs at once; the conv2d VAE on vector
     features must fail with a clear error while the PCA job finishes."""
     cwd = tmp_path_factory.mktemp("joblib")
-    proc = run_ok("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=pca,vae", "backbone=conv2d",
-                  "num_workers=2", *LYRICS, *cli, cwd=cwd)
+    proc = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=pca,vae", "backbone=conv2d",
+                   "num_workers=2", *LYRICS, *cli, f"paths.root_dir={cwd}", cwd=cwd)
     (sweep,) = sweep_dirs(cwd)
     return sweep, proc
 
@@ -151,8 +152,10 @@ def test_easy_sweep_summary_over_seeds_with_stability(easy_sweep):
 
 
 # ------------------------------------------------------------------------------------------- joblib, failures
-def test_joblib_sweep_lists_the_failed_job_with_its_error(joblib_sweep):
+def test_joblib_sweep_lists_the_failed_job_with_its_error_and_exits_non_zero(joblib_sweep):
     sweep, proc = joblib_sweep
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 of 2 jobs failed" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
     table = pd.read_csv(sweep / "multirun_comparison.csv").set_index("model")
     assert sorted(table.index) == ["pca", "vae"]
     assert table.loc["pca", "status"] == "ok" and np.isfinite(table.loc["pca", "nmi"])
@@ -194,6 +197,35 @@ def test_compare_two_sweeps_and_a_single_run(easy_sweep, joblib_sweep, single_ru
 
 
 # ------------------------------------------------------------------------------------------- resume
+#: what a resumed sweep writes again: its own config, the comparison tables and the journal of jobs it reached
+RESWEPT = ("multirun.yaml", "easy_comparison", ".musiclust_jobs")
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_refused_rerun_changes_nothing_and_resume_keeps_every_job(easy_sweep, cli):
+    """Re-running a finished sweep into its dir without resume=true is refused before any job starts; then
+    resume=true keeps every job and the comparison (and musiclust-compare) list them as they were."""
+    cwd = easy_sweep.parents[2]  # where the sweep was started: <cwd>/outputs/multirun/<sweep>
+    args = ["-m", "task=easy", "seed=0,1", *cli, f"hydra.sweep.dir={easy_sweep}", f"paths.root_dir={cwd}"]
+    before = snapshot(easy_sweep)
+    refused = run_cli(*args, cwd=cwd)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in output, output[-3000:]
+    assert "already holds 4 finished job(s)" in output and "resume=true" in output and "overwrite=true" in output
+    assert snapshot(easy_sweep) == before
+
+    resumed = run_cli(*args, "resume=true", cwd=cwd)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert {k: v for k, v in snapshot(easy_sweep).items() if not k.startswith(RESWEPT)} == {
+        k: v for k, v in before.items() if not k.startswith(RESWEPT)}
+    table = pd.read_csv(easy_sweep / "easy_comparison.csv")
+    assert len(table) == 4 and set(table["status"]) == {"ok"}
+    assert compare_main([str(easy_sweep)]) == 0
+
+
 def test_killed_sweep_resumes_without_redoing_finished_jobs(tmp_path, cli):
     """Kill a sweep during its second job; resume=true keeps job 0 as it was and finishes the rest."""
     sweep = tmp_path / "sweep"
@@ -230,11 +262,11 @@ def test_resume_refuses_results_of_another_config(make_cfg, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "clustering_metrics.csv").write_text("model,nmi\npca,0.5\n")
-    assert stored_metrics(run_dir, config_fingerprint(make_cfg("model=pca"))) is None  # no fingerprint: recompute
-    record_fingerprint(run_dir, config_fingerprint(make_cfg("model=pca")))
-    assert stored_metrics(run_dir, config_fingerprint(make_cfg("model=pca", "resume=true")))["nmi"] == 0.5
+    assert finished_metrics(run_dir, config_fingerprint(make_cfg("model=pca"))) is None  # no marker: recompute
+    write_marker(run_dir, config_fingerprint(make_cfg("model=pca")))
+    assert finished_metrics(run_dir, config_fingerprint(make_cfg("model=pca", "resume=true")))["nmi"] == 0.5
     with pytest.raises(ConfigError, match="different configuration.*hydra.sweep.dir"):
-        stored_metrics(run_dir, config_fingerprint(make_cfg("model=pca", "k=3")))
+        finished_metrics(run_dir, config_fingerprint(make_cfg("model=pca", "k=3")))
 
 
 # ------------------------------------------------------------------------------------------- other launchers

@@ -17,10 +17,14 @@ import torch  # noqa: E402
 from musiclust.callbacks.base import ResultCallback, RunResult  # noqa: E402
 from musiclust.errors import ConfigError  # noqa: E402
 from musiclust.io import save_figure  # noqa: E402
+from musiclust.layout import PLOT_DIRS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 PROJECTIONS = ("tsne", "umap")
+PROJECTION_DIR, DISTRIBUTION_DIR, RECONSTRUCTION_DIR = PLOT_DIRS
+#: how songs without a value in a label column (NaN or blank) are shown; metrics count them as n_unlabelled
+UNLABELLED = "unlabelled"
 #: t-SNE of at most this many points runs on one thread
 SINGLE_THREAD_TSNE = 2000
 
@@ -46,12 +50,19 @@ def project_2d(z: np.ndarray, method: str, seed: int) -> np.ndarray:
     raise ConfigError(f"unknown projection '{method}'. Use one of {list(PROJECTIONS)}.")
 
 
+def label_names(values: pd.Series) -> np.ndarray:
+    """A label column as display strings, missing or blank values shown as "unlabelled"."""
+    names = values.astype("string").str.strip()
+    return names.mask(names == "").fillna(UNLABELLED).to_numpy(dtype=object)
+
+
 def _scatter(ax, points: np.ndarray, groups: np.ndarray, title: str) -> None:
-    names = sorted(set(groups.tolist()), key=lambda g: (g == "noise", g))
+    grey = ("noise", UNLABELLED)
+    names = sorted(set(groups.tolist()), key=lambda g: (g in grey, g))
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
     for i, name in enumerate(names):
         mask = groups == name
-        color = "lightgrey" if name == "noise" else cmap(i % cmap.N)
+        color = "lightgrey" if name in grey else cmap(i % cmap.N)
         ax.scatter(points[mask, 0], points[mask, 1], s=14, color=color, label=f"{name} ({mask.sum()})", alpha=0.85)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
@@ -82,9 +93,9 @@ class ProjectionPlotter(ResultCallback):
             model, clusterer = result.settings.get("model"), result.settings.get("clusterer")
             _scatter(axes[0, 0], points, clusters, f"{model} + {clusterer}: clusters ({method})")
             if label_col:
-                truth = result.manifest[label_col].astype(str).to_numpy()[index]
+                truth = label_names(result.manifest[label_col])[index]
                 _scatter(axes[0, 1], points, truth, f"true {label_col}")
-            save_figure(fig, result.run_dir / "latent_visualization" / f"{model}_{clusterer}_{method}.png")
+            save_figure(fig, result.run_dir / PROJECTION_DIR / f"{model}_{clusterer}_{method}.png")
 
 
 class DistributionPlotter(ResultCallback):
@@ -103,14 +114,14 @@ class DistributionPlotter(ResultCallback):
             )
         clusters = pd.Series(result.cluster_names(), name="cluster")
         for column in columns:
-            values = result.manifest[column].astype("string").fillna("unknown").reset_index(drop=True)
-            table = pd.crosstab(values.rename(column), clusters)
+            values = pd.Series(label_names(result.manifest[column]), name=column)
+            table = pd.crosstab(values, clusters)
             fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(table) + 3), 4))
             table.plot(kind="bar", stacked=True, ax=ax, colormap="tab20", width=0.8)
             ax.set_ylabel("songs")
             ax.set_title(f"clusters by {column}")
             ax.legend(title="cluster", fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-            save_figure(fig, result.run_dir / "cluster_distributions" / f"clusters_by_{column}.png")
+            save_figure(fig, result.run_dir / DISTRIBUTION_DIR / f"clusters_by_{column}.png")
 
 
 class ReconstructionPlotter(ResultCallback):
@@ -147,4 +158,4 @@ class ReconstructionPlotter(ResultCallback):
                 axes[row, 0].set_title(song, fontsize=8)
                 axes[row, 0].legend(fontsize=7)
         fig.tight_layout()  # keeps each title clear of the tick labels of the panel above
-        save_figure(fig, result.run_dir / "reconstructions" / "recon_examples.png")
+        save_figure(fig, result.run_dir / RECONSTRUCTION_DIR / "recon_examples.png")

@@ -15,12 +15,12 @@ from musiclust.layout import LATENTS_FILE, METRICS_FILE
 log = logging.getLogger(__name__)
 
 
-
 class MetricsWriter(ResultCallback):
-    """One row: run settings + every metric, written atomically to ``clustering_metrics.csv``."""
+    """One row: run settings + every metric, written atomically to ``clustering_metrics.csv``; ``debug`` marks
+    a trial run (``trainer.fast_dev_run``), which comparisons leave out unless asked."""
 
     def on_result(self, trainer: pl.Trainer, pl_module: pl.LightningModule, result: RunResult) -> None:
-        row = {**result.settings, **result.metrics, "run_dir": str(result.run_dir)}
+        row = {**result.settings, **result.metrics, "debug": bool(trainer.fast_dev_run), "run_dir": str(result.run_dir)}
         write_csv(pd.DataFrame([row]), result.run_dir / METRICS_FILE)
         for logger in trainer.loggers:
             numbers = {f"final/{k}": float(v) for k, v in result.metrics.items()

@@ -43,7 +43,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
 
     So ``eps_quantile`` is about the share of songs that become core points, whatever the scale of the
     embedding: higher → larger, fewer clusters and less noise. Noise is labelled −1 (shown as "noise") and
-    scored as one more cluster by every metric (see :mod:`musiclust.evaluate`). The radius used is ``eps_``.
+    scored as one more cluster by every metric (see :mod:`musiclust.clustering.metrics`). The radius used is ``eps_``.
     """
 
     def __init__(

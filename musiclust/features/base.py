@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import shutil
-import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -20,7 +20,7 @@ import pandas as pd
 from musiclust.columns import SKIP_COLUMNS, skip_frame
 from musiclust.data.manifest import require_columns
 from musiclust.features.normalize import Normalization, as_normalization, to_json
-from musiclust.io import write_csv, write_json
+from musiclust.io import make_temp_dir, write_csv, write_json
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +129,20 @@ class FeatureExtractor:
 class FeatureCache:
     """Directory of computed features keyed by hash(dataset fingerprint, feature config).
 
-    Values are stored as ``.npy`` and loaded memory-mapped (a cache hit reads only the pages it uses);
-    every entry is written to a temporary folder and renamed into place, so concurrent sweep jobs never
-    read half-written entries, and :meth:`computing` makes them compute each entry once.
+    Values are stored as ``.npy`` and loaded memory-mapped; every entry is written to a temporary folder and
+    renamed into place, so concurrent sweep jobs never read half-written entries, and :meth:`computing` makes
+    them compute each entry once. ``meta.json`` records the shape and dtype of the values and the size and
+    CRC-32 of each file: an entry that does not match (truncated, overwritten, from an older musiclust) is
+    reported, never used, and replaced when the features are recomputed.
     """
+
+    FILES = ("values.npy", "ids.npy", "skipped.csv")
+    CHUNK = 64 << 20  # bytes per checksum read: bounded memory for entries of any size
 
     def __init__(self, root: str | os.PathLike, enabled: bool = True) -> None:
         self.root = Path(root)
         self.enabled = enabled
+        self._reported: set[Path] = set()
 
     @staticmethod
     def key(dataset_fingerprint: str, config: dict[str, Any]) -> str:
@@ -146,17 +152,74 @@ class FeatureCache:
     def path_for(self, name: str, key: str) -> Path:
         return self.root / f"{name}-{key}"
 
+    @classmethod
+    def checksum(cls, path: Path) -> str:
+        """CRC-32 of a file's bytes: catches truncation and overwritten data at ~2 GB/s (sha256: ~0.8)."""
+        value = 0
+        with open(path, "rb") as handle:
+            while chunk := handle.read(cls.CHUNK):
+                value = zlib.crc32(chunk, value)
+        return f"{value:08x}"
+
+    @classmethod
+    def problem(cls, entry: Path) -> str | None:
+        """What is wrong with a stored entry (None when its files match ``meta.json``)."""
+        try:
+            meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            return f"meta.json unreadable ({err})"
+        files = meta.get("files")
+        if not isinstance(files, dict) or not set(cls.FILES) <= set(files):
+            return "no checksums in meta.json (written by an older musiclust)"
+        for name in files:
+            path, expected = entry / name, files[name]
+            if not path.is_file():
+                return f"{name} is missing"
+            if path.stat().st_size != expected.get("bytes"):
+                return f"{name} has {path.stat().st_size} bytes, {expected.get('bytes')} were written"
+            if cls.checksum(path) != expected.get("crc32"):
+                return f"{name} does not match its checksum"
+        return None
+
+    def _report(self, entry: Path, problem: str) -> None:
+        if entry not in self._reported:
+            self._reported.add(entry)
+            log.warning("Feature cache entry %s is not used: %s. The features are recomputed and stored again.",
+                        entry, problem)
+
     def load(self, name: str, key: str) -> FeatureSet | None:
+        """The stored features, or None when there are none or the entry is damaged (reported once)."""
         entry = self.path_for(name, key)
-        if not self.enabled or not (entry / "meta.json").exists():
+        if not self.enabled or not entry.is_dir():
             return None
-        values = np.load(entry / "values.npy", mmap_mode="r")
-        ids = np.load(entry / "ids.npy", allow_pickle=False)
-        skipped = pd.read_csv(entry / "skipped.csv", dtype=str).fillna("")
+        if problem := self.problem(entry):
+            self._report(entry, problem)
+            return None
         meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-        offsets = np.load(entry / "offsets.npy", allow_pickle=False) if (entry / "offsets.npy").exists() else None
+        try:
+            values = np.load(entry / "values.npy", mmap_mode="r")
+            ids = np.load(entry / "ids.npy", allow_pickle=False)
+            skipped = pd.read_csv(entry / "skipped.csv", dtype=str).fillna("")
+        except (OSError, ValueError) as err:
+            self._report(entry, f"unreadable: {err}")
+            return None
+        if list(values.shape) != meta.get("shape") or str(values.dtype) != meta.get("dtype") or len(ids) != len(
+                values):
+            self._report(entry, f"values are {values.dtype}{list(values.shape)} for {len(ids)} ids, "
+                                f"{meta.get('dtype')}{meta.get('shape')} were written")
+            return None
+        offsets = np.load(entry / "offsets.npy", allow_pickle=False) if "offsets.npy" in meta["files"] else None
         return FeatureSet(values=values, ids=ids, skipped=skipped, offsets=offsets,
                           normalization=as_normalization(meta.get("normalization", "standard")))
+
+    def discard(self, entry: Path) -> None:
+        """Move a damaged entry out of the way (renamed first, so no reader sees it half-deleted), then delete it."""
+        aside = make_temp_dir(self.root, prefix=f".{entry.name}.damaged.")
+        try:
+            os.replace(entry, aside / "entry")
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(aside, ignore_errors=True)
 
     @contextmanager
     def computing(self, name: str, key: str) -> Iterator[None]:
@@ -183,14 +246,19 @@ class FeatureCache:
             return
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.path_for(name, key)
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{final.name}."))
+        if final.is_dir() and self.problem(final):  # a damaged entry is replaced (callers hold the lock)
+            self.discard(final)
+        tmp = make_temp_dir(self.root, prefix=f".{final.name}.")
         try:
-            np.save(tmp / "values.npy", np.ascontiguousarray(features.values))
+            values = np.ascontiguousarray(features.values)
+            np.save(tmp / "values.npy", values)
             np.save(tmp / "ids.npy", features.ids.astype(str))
             if features.offsets is not None:
                 np.save(tmp / "offsets.npy", features.offsets)
             write_csv(features.skipped, tmp / "skipped.csv")
-            write_json({"config": config, "shape": list(features.values.shape),
+            stored = [*self.FILES, *(["offsets.npy"] if features.offsets is not None else [])]
+            files = {n: {"bytes": (tmp / n).stat().st_size, "crc32": self.checksum(tmp / n)} for n in stored}
+            write_json({"config": config, "shape": list(values.shape), "dtype": str(values.dtype), "files": files,
                         "normalization": to_json(features.normalization)}, tmp / "meta.json")
             os.rename(tmp, final)
         except OSError:
