@@ -63,11 +63,17 @@ def test_nan_loss_stops_training_at_that_step(tmp_path):
     assert "at epoch 1, batch 1: the training loss is nan." in message and "Lower model.lr (now 0.5)" in message
 
 
-def test_an_exploding_epoch_loss_stops_training(tmp_path):
-    model = ScriptedStepLoss([5.0, 5.0, 4.0, 4.0, 4e4, 4e4, 1.0, 1.0])
-    with pytest.raises(TrainingDiverged, match=r"epoch 2: train/loss = 4e\+04 is over 1000× the best epoch loss"):
+@pytest.mark.parametrize("losses, steps, message", [
+    ([5.0, 5.0, 4.0, 4.0, 4e4, 4e4, 1.0, 1.0], 5,
+     r"at epoch 2, batch 0: the training loss = 4e\+04 is over 1000× 4, the best epoch loss \(epoch 1\)\."),
+    ([80.0, 1e28, 1.0, 1.0], 2,  # within the first epoch, before any epoch loss exists
+     r"at epoch 0, batch 1: the training loss = 1e\+28 is over 1000× 80, the first loss of the final phase\."),
+])
+def test_an_exploding_loss_stops_training_at_that_step(tmp_path, losses, steps, message):
+    model = ScriptedStepLoss(losses)
+    with pytest.raises(TrainingDiverged, match=message):
         fit_with_default_guard(model, tmp_path)
-    assert model.steps_run == 6
+    assert model.steps_run == steps
 
 
 def test_a_new_phase_starts_a_new_best(tmp_path):
@@ -77,10 +83,11 @@ def test_a_new_phase_starts_a_new_best(tmp_path):
     assert model.steps_run == 6
 
 
-def test_exploding_vae_fails_within_a_few_epochs(make_cfg):
+@pytest.mark.parametrize("batch_size", [64, 8])  # one step per epoch, or five
+def test_exploding_vae_fails_within_a_few_epochs(make_cfg, batch_size):
     """lr=10 takes the loss from ~80 to ~1e28 in one step; it used to train all epochs and report clusters."""
     with pytest.raises(TrainingDiverged) as err:
-        run_experiment(make_cfg("model.lr=10", "trainer.max_epochs=20", *QUIET))
+        run_experiment(make_cfg("model.lr=10", "trainer.max_epochs=20", f"batch_size={batch_size}", *QUIET))
     message = str(err.value)
     assert int(re.search(r"at epoch (\d+)", message).group(1)) < 5
     assert "Lower model.lr (now 10)" in message
