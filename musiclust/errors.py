@@ -13,3 +13,7 @@ class ConfigError(MusiclustError):
 
 class DataError(MusiclustError):
     """A dataset-level problem: missing path, missing column, too few usable items."""
+
+
+class TrainingDiverged(MusiclustError):
+    """The training loss became NaN/inf or exploded: the run's results would be meaningless."""

@@ -195,6 +195,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
         seed=int(cfg.seed), z_reduced=z_clustered, k_requested=k,
     )
     metrics.update(model.summary_metrics())
+    metrics.update(model.latent_diagnostics(z))
     metrics["clusterer_class"] = type(clusterer).__name__
     metrics["epochs_trained"] = int(trainer.current_epoch)
     metrics["n_skipped"] = int(len(skipped))

@@ -104,3 +104,94 @@ def test_collapse_is_detected_and_warned(make_cfg, caplog):
         result = run_experiment(make_cfg("model.beta=1000", "model.kl_warmup_epochs=0", *SHORT_TRAINING))
     assert result.metrics["active_dims_train"] == 0
     assert "Posterior collapse: 0 of 16 latent dims active" in caplog.text
+
+
+def _posterior_models():
+    """VAE, CVAE and VaDE (in its joint phase, where q(z|x) has a spread), each with a spread-out posterior."""
+    from musiclust.models import VaDE
+
+    vade = VaDE(input_shape=(6,), backbone=MLPBackbone([16]), n_components=3, latent_dim=4, pretrain_epochs=0)
+    with torch.no_grad():
+        vade.mixture_ready.fill_(True)
+    return [
+        VAE(input_shape=(6,), backbone=MLPBackbone([16]), latent_dim=4),
+        CVAE(input_shape=(6,), backbone=MLPBackbone([16]), latent_dim=4, cond_col="language", n_conditions=2),
+        vade,
+    ]
+
+
+@pytest.mark.parametrize("model_index", range(3), ids=["vae", "cvae", "vade"])
+@pytest.mark.parametrize("training", [True, False], ids=["train_mode", "eval_mode"])
+def test_embedding_is_the_posterior_mean(model_index, training):
+    """``embed`` (and so every saved z) is μ(x), deterministic, never a sample from q(z|x)."""
+    torch.manual_seed(0)
+    model = _posterior_models()[model_index].train(training)
+    batch = _batch((6,), n=8, n_conditions=model.n_conditions)
+    mu, logvar = model.encode(batch)
+    assert logvar is not None and logvar.exp().min() > 0.1  # a sample would be far from μ
+    for z in (model.embed(batch), model.embed(batch), model.predict_step(batch, 0)):
+        torch.testing.assert_close(z, mu)
+
+
+def test_vae_kl_matches_a_monte_carlo_estimate():
+    """KL(q(z|x) || N(0, I)) per dim = E_q[log q(z|x) − log p(z)], estimated from 200k samples per song."""
+    torch.manual_seed(0)
+    model = VAE(input_shape=(6,), backbone=MLPBackbone([8]), latent_dim=3)
+    mu = torch.tensor([[0.0, 1.5, -2.0], [0.3, -0.7, 0.1]])
+    logvar = torch.log(torch.tensor([[1.0, 0.2, 3.0], [0.05, 1.5, 0.6]]))
+    posterior, prior = torch.distributions.Normal(mu, (0.5 * logvar).exp()), torch.distributions.Normal(0.0, 1.0)
+    z = posterior.sample((200_000,))
+    samples = posterior.log_prob(z) - prior.log_prob(z)  # (samples, songs, dims)
+    estimate, standard_error = samples.mean(0), samples.std(0) / samples.shape[0] ** 0.5
+    per_dim, per_song = model.kl_terms(mu, logvar, mu)
+    assert ((per_dim - estimate).abs() <= 4 * standard_error + 1e-6).all()  # dim 0: q = p, both exactly 0
+    torch.testing.assert_close(per_song, per_dim.sum(1))
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+@pytest.mark.parametrize("name", ["vae", "beta_vae", "cvae"])
+def test_training_loss_is_an_unbiased_estimate_of_the_negative_elbo(name):
+    """Mean training loss over many draws = E_q[‖x − decode(z)‖²] + β·E_q[log q(z|x) − log p(z)], the negative
+    β-ELBO of a Gaussian likelihood up to constants, estimated here independently with our own samples."""
+    torch.manual_seed(0)
+    kwargs = {"input_shape": (6,), "backbone": MLPBackbone([8]), "latent_dim": 3, "kl_warmup_epochs": 0}
+    model = {"vae": lambda: VAE(**kwargs), "beta_vae": lambda: VAE(beta=4.0, **kwargs),
+             "cvae": lambda: CVAE(cond_col="language", n_conditions=2, **kwargs)}[name]()
+    with torch.no_grad():  # posterior variances well away from 1, where σ and σ² (a classic slip) would agree
+        model.to_logvar.bias.copy_(torch.tensor([1.5, -2.0, 1.0]))
+    songs = _batch((6,), n=3, n_conditions=model.n_conditions)
+    batch = {key: value.repeat(50_000, 1) for key, value in songs.items()}  # every song drawn many times
+    with torch.no_grad():
+        loss = model.training_step(batch, 0)
+        mu, logvar = model.encode(batch)
+        posterior = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+        z = posterior.sample()
+        kl_sample = (posterior.log_prob(z) - torch.distributions.Normal(0.0, 1.0).log_prob(z)).sum(1)
+        samples = (model.decode(z, batch) - batch["x"]).pow(2).sum(1) + model.beta * kl_sample
+    standard_error = float(samples.std()) / len(samples) ** 0.5
+    assert abs(float(loss) - float(samples.mean())) < 4 * 2 ** 0.5 * standard_error
+
+
+def test_latent_diagnostics_count_dims_above_the_models_threshold():
+    z = np.random.default_rng(0).normal(size=(2000, 4)) * np.sqrt([0.0, 0.004, 0.03, 1.0])
+    for threshold, active in ((0.01, 2), (0.5, 1), (2.0, 0)):
+        model = VAE(input_shape=(8,), backbone=MLPBackbone([8]), latent_dim=4, active_threshold=threshold)
+        assert model.latent_diagnostics(z) == {"active_dims": active, "active_threshold": threshold}
+
+
+def test_models_without_a_posterior_report_no_active_dims():
+    from musiclust.models import PCAModel, RawModel
+
+    z = np.random.default_rng(0).normal(size=(20, 4))
+    for model in (AutoEncoder(input_shape=(8,), backbone=MLPBackbone([8]), latent_dim=4),
+                  PCAModel(input_shape=(8,)), RawModel(input_shape=(8,))):
+        assert model.latent_diagnostics(z) == {}, type(model).__name__
+
+
+def test_active_dims_use_the_configured_threshold(make_cfg, tmp_path):
+    result = run_experiment(make_cfg("model.active_threshold=1e6", "trainer.max_epochs=5", *QUIET))
+    metrics = result.metrics
+    assert metrics["active_threshold"] == 1e6
+    assert metrics["active_dims"] == metrics["active_dims_train"] == 0  # one threshold for both counts
+    autoencoder = run_experiment(make_cfg("model=ae", "trainer.max_epochs=2", *QUIET, run_dir=tmp_path / "ae"))
+    assert "active_dims_train" not in autoencoder.metrics and "active_threshold" not in autoencoder.metrics

@@ -48,6 +48,38 @@ def test_kl_reduces_to_gaussian_kl_for_identical_components():
     torch.testing.assert_close(per_song.detach(), expected.sum(1), atol=1e-5, rtol=1e-5)
 
 
+def test_kl_matches_a_monte_carlo_estimate_with_responsibilities_held_fixed():
+    """KL(q(z|x) q(c|x) || p(z|c) p(c)) = E_{z~q(z|x), c~γ}[log q(z|x) + log γ_c − log p(z|c) − log π_c], with
+    γ = p(c|z₀) held fixed: 200k draws of (z, c) per song; the Gaussian part also per latent dim."""
+    torch.manual_seed(0)
+    model = small_vade(n_components=3, latent_dim=2)
+    with torch.no_grad():
+        model.mixture_logits.copy_(torch.log(torch.tensor([0.6, 0.25, 0.15])))
+        model.mixture_means.copy_(torch.tensor([[-3.0, 0.0], [0.0, 3.0], [3.0, 0.0]]))
+        model.mixture_logvars.copy_(torch.log(torch.tensor([[0.5, 1.0], [1.5, 0.7], [0.8, 0.4]])))
+        model.mixture_ready.fill_(True)
+    # songs near the two lighter components and one in between: γ is far from π, so the cluster KL is large
+    mu = torch.tensor([[0.2, 2.7], [2.8, -0.3], [1.2, 1.4]])
+    logvar = torch.log(torch.tensor([[0.3, 0.2], [0.5, 0.4], [0.6, 0.9]]))
+    z_fixed = mu + 0.1
+    per_dim, per_song = (term.detach() for term in model.kl_terms(mu, logvar, z_fixed))
+    with torch.no_grad():
+        log_gamma, log_pi = model.log_responsibilities(z_fixed), torch.log_softmax(model.mixture_logits, dim=0)
+        posterior = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+        z = posterior.sample((200_000,))  # (draws, songs, dims)
+        c = torch.distributions.Categorical(logits=log_gamma).sample((200_000,))  # (draws, songs)
+        component = torch.distributions.Normal(model.mixture_means[c], (0.5 * model.mixture_logvars[c]).exp())
+        gaussian_part = posterior.log_prob(z) - component.log_prob(z)  # per dim
+        samples = gaussian_part.sum(2) + log_gamma[torch.arange(3), c] - log_pi[c]
+    n = samples.shape[0]
+    estimate, standard_error = samples.mean(0), samples.std(0) / n ** 0.5
+    assert ((per_song - estimate).abs() < 4 * standard_error).all()
+    dim_estimate, dim_error = gaussian_part.mean(0), gaussian_part.std(0) / n ** 0.5
+    assert ((per_dim - dim_estimate).abs() < 4 * dim_error).all()
+    cluster_kl = (log_gamma.exp() * (log_gamma - log_pi)).sum(1)
+    assert (2 * cluster_kl > 20 * standard_error).all()  # a flipped cluster-KL sign would be far outside
+
+
 def test_needs_k_components():
     with pytest.raises(ConfigError, match="at least 2 mixture components"):
         VaDE(input_shape=(5,), backbone=MLPBackbone(hidden_dims=[8]), n_components=None)
@@ -109,3 +141,14 @@ def test_model_assignment_clusterer_fails_before_training(make_cfg, overrides, m
 def test_cli_clusterer_wins_over_the_models_choice(tmp_path):
     cfg = compose_config(["model=vade", "clusterer=gmm"], tmp_path)
     assert cfg.clusterer.name == "gmm" and cfg.model.n_components == 6
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vade_clusters_the_demo_genres(make_cfg, seed):
+    """A floor calibrated on the tiny demo (36 songs, 6 genres): working VaDE scored NMI 0.52–0.70 over 7 seeds;
+    broken ones (responsibility sign, Gaussian-KL sign, no GMM initialisation) 0.00–0.21; random 6-way
+    labels reach 0.375 in 1% of draws. (A flipped cluster-KL sign barely moves NMI: the Monte-Carlo test catches it.)"""
+    result = run_experiment(make_cfg("model=vade", f"seed={seed}", "batch_size=8", "trainer.max_epochs=30",
+                                     "~callbacks.projection_plotter", "~callbacks.distribution_plotter",
+                                     "~callbacks.reconstruction_plotter", "~callbacks.model_checkpoint"))
+    assert result.metrics["nmi"] >= 0.45

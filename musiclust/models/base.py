@@ -8,12 +8,35 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+#: the training phase whose loss is the model's final objective (after any pre-training and KL warm-up)
+FINAL_PHASE = "final"
+
+
+def training_phase(module: pl.LightningModule) -> str:
+    """The phase ``module`` trains in at its current epoch; modules without phases are always in the final one."""
+    return getattr(module, "training_phase", FINAL_PHASE)
+
 
 class EmbeddingModel(pl.LightningModule):
-    """Base class. Batches are dicts with ``x`` (inputs) and ``cond`` (one-hot conditions, maybe 0 wide)."""
+    """Base class. Batches are dicts with ``x`` (inputs) and ``cond`` (one-hot conditions, maybe 0 wide).
+
+    Models that train in phases (VaDE's AE pre-training, a KL warm-up) name the current one in
+    :attr:`training_phase`; callbacks that judge the loss (early stopping, the collapse warning) wait for
+    :data:`FINAL_PHASE`, since before it the loss is not the objective the model ends up optimising.
+    """
 
     #: whether :meth:`reconstruct` returns reconstructions (VAE/AE) or None (baselines)
     reconstructs = False
+
+    @property
+    def training_phase(self) -> str:
+        """Name of the phase of the current epoch, e.g. ``"pretrain"``, ``"kl_warmup"``, :data:`FINAL_PHASE`."""
+        return FINAL_PHASE
+
+    @property
+    def in_final_phase(self) -> bool:
+        """Whether the current epoch's loss is the model's final training objective."""
+        return self.training_phase == FINAL_PHASE
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
@@ -46,6 +69,13 @@ class EmbeddingModel(pl.LightningModule):
 
     def summary_metrics(self) -> dict[str, Any]:
         """Model-specific numbers for ``clustering_metrics.csv`` (e.g. final loss terms)."""
+        return {}
+
+    def latent_diagnostics(self, z: np.ndarray) -> dict[str, Any]:
+        """Model-specific diagnostics of the final embeddings ``z`` (N, latent_dim) for ``clustering_metrics.csv``.
+
+        None by default: a number such as "active dims" only means something for a model with a posterior.
+        """
         return {}
 
 

@@ -27,12 +27,12 @@ class MixtureNotReady(NotFittedError):
 class VaDE(VAE):
     """Variational Deep Embedding: prior p(z) = Σ_c π_c N(μ_c, diag σ²_c), posterior q(z|x) from the backbone.
 
-    Training follows the paper: ``pretrain_epochs`` epochs as a deterministic autoencoder; then a diagonal
-    scikit-learn ``GaussianMixture`` fitted on the AE embeddings initialises π, μ_c and σ²_c; from then on
-    the joint ELBO is optimised (reconstruction + KL(q(z|x) q(c|x) || p(z|c) p(c)), with the
-    responsibilities γ = q(c|x) ≈ p(c|z)) and π, μ_c, σ²_c are learned with the networks. The embedding is
-    the posterior mean; :meth:`predict_clusters` gives argmax_c p(c|z), the model's own clusters
-    (``clusterer=model``).
+    Training follows the paper: ``pretrain_epochs`` epochs as a deterministic autoencoder (phase
+    ``"pretrain"``); then a diagonal scikit-learn ``GaussianMixture`` fitted on the AE embeddings initialises
+    π, μ_c and σ²_c; from then on the joint ELBO is optimised (reconstruction + KL(q(z|x) q(c|x) || p(z|c) p(c)),
+    with the responsibilities γ = q(c|x) ≈ p(c|z)) and π, μ_c, σ²_c are learned with the networks. A KL
+    warm-up (``kl_warmup_epochs``) counts from the first joint epoch. The embedding is the posterior mean;
+    :meth:`predict_clusters` gives argmax_c p(c|z), the model's own clusters (``clusterer=model``).
     """
 
     def __init__(
@@ -64,6 +64,15 @@ class VaDE(VAE):
     @property
     def pretraining(self) -> bool:
         return not bool(self.mixture_ready)
+
+    # -- training phases: AE pre-training, then the joint ELBO (with its own KL warm-up) ----------------
+    @property
+    def kl_warmup_start_epoch(self) -> int:
+        return self.pretrain_epochs
+
+    @property
+    def training_phase(self) -> str:
+        return "pretrain" if self.current_epoch < self.pretrain_epochs else super().training_phase
 
     def log_responsibilities(self, z: torch.Tensor) -> torch.Tensor:
         """log p(c|z) for each song and component, shape (N, K)."""

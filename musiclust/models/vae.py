@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from musiclust.errors import ConfigError
 from musiclust.models.backbones import Backbone
-from musiclust.models.base import EmbeddingModel
+from musiclust.models.base import FINAL_PHASE, EmbeddingModel
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,10 @@ class VAE(EmbeddingModel):
     """Gaussian VAE with a backbone encoder/decoder; the embedding is the posterior mean.
 
     Loss per song: sum-of-squares reconstruction + beta · warm-up(epoch) · KL(q(z|x) || N(0, I)).
-    Posterior collapse is monitored every epoch: per-dimension KL and the number of active
-    dimensions (variance of the posterior mean over songs above ``active_threshold``).
+    The loss is the final objective (the negative β-ELBO) once the KL weight is full: phase ``"kl_warmup"``
+    before, :data:`FINAL_PHASE` from epoch :attr:`final_objective_from_epoch`. Posterior collapse is
+    monitored every epoch: per-dimension KL and the number of active dimensions (variance of the posterior
+    mean over songs above ``active_threshold``), with a warning only in the final phase.
     """
 
     reconstructs = True
@@ -51,6 +54,7 @@ class VAE(EmbeddingModel):
         self.to_logvar = nn.Linear(hidden + self.n_conditions, self.latent_dim) if self.variational else None
         self.decoder = backbone.build_decoder(self.latent_dim + self.n_conditions, self.input_shape)
         self._epoch_stats: dict[str, torch.Tensor] = {}
+        self._collapse_warned = False
         self.last_epoch_summary: dict[str, Any] = {}
 
     # -- forward ---------------------------------------------------------------------------------------
@@ -71,11 +75,29 @@ class VAE(EmbeddingModel):
     def reconstruct(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.decode(self.embed(batch), batch)
 
+    # -- training phases -------------------------------------------------------------------------------
+    @property
+    def kl_warmup_start_epoch(self) -> int:
+        """The epoch the KL warm-up counts from (VaDE: the first epoch after its AE pre-training)."""
+        return 0
+
+    @property
+    def final_objective_from_epoch(self) -> int:
+        """The first epoch whose loss has the full KL weight, i.e. is the final objective."""
+        if not self.variational:
+            return 0
+        return self.kl_warmup_start_epoch + max(0, self.kl_warmup_epochs - 1)
+
+    @property
+    def training_phase(self) -> str:
+        return FINAL_PHASE if self.current_epoch >= self.final_objective_from_epoch else "kl_warmup"
+
     # -- training --------------------------------------------------------------------------------------
     def kl_weight(self) -> float:
         if self.kl_warmup_epochs <= 0:
             return self.beta
-        return self.beta * min(1.0, (self.current_epoch + 1) / self.kl_warmup_epochs)
+        epochs_warmed = max(0, self.current_epoch - self.kl_warmup_start_epoch + 1)
+        return self.beta * min(1.0, epochs_warmed / self.kl_warmup_epochs)
 
     def kl_terms(
         self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor
@@ -115,26 +137,35 @@ class VAE(EmbeddingModel):
         stats, self._epoch_stats = self._epoch_stats, {}
         if not stats:
             return
+        if not self.variational:  # no posterior: the spread of a deterministic code says nothing about collapse
+            return
         n = stats["n"]
         variance = stats["mu2"] / n - (stats["mu"] / n).pow(2)
         kl_per_dim = stats["kl"] / n
         active = int((variance > self.active_threshold).sum())
         self.log("train/active_dims", float(active), on_epoch=True)
-        if self.variational:
-            # straight to the loggers: one row per epoch, without Lightning's per-key reduction machinery
-            per_dim = {f"kl_dim/{i:02d}": value for i, value in enumerate(kl_per_dim.tolist())}
-            for logger in self.loggers:
-                logger.log_metrics(per_dim, step=self.global_step)
+        # straight to the loggers: one row per epoch, without Lightning's per-key reduction machinery
+        per_dim = {f"kl_dim/{i:02d}": value for i, value in enumerate(kl_per_dim.tolist())}
+        for logger in self.loggers:
+            logger.log_metrics(per_dim, step=self.global_step)
         self.last_epoch_summary = {
             "active_dims_train": active,
-            "kl_per_dim": ";".join(f"{v:.3f}" for v in kl_per_dim.tolist()) if self.variational else "",
+            "kl_per_dim": ";".join(f"{v:.3f}" for v in kl_per_dim.tolist()),
         }
-        if active == 0:
+        self._warn_on_collapse(active)
+
+    def _warn_on_collapse(self, active: int) -> None:
+        """Warn once per collapse, and only in the final phase: during warm-up a low KL weight is by design."""
+        if active > 0 or not self.in_final_phase:
+            self._collapse_warned = False
+            return
+        if not self._collapse_warned:
             log.warning(
-                "Posterior collapse: 0 of %d latent dims active at epoch %d (beta=%s). "
+                "Posterior collapse: 0 of %d latent dims active at epoch %d (beta=%s, active_threshold=%s). "
                 "Try a smaller beta, model.kl_warmup_epochs=20, or a smaller latent_dim.",
-                self.latent_dim, self.current_epoch, self.beta,
+                self.latent_dim, self.current_epoch, self.beta, self.active_threshold,
             )
+            self._collapse_warned = True
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -147,6 +178,13 @@ class VAE(EmbeddingModel):
 
     def summary_metrics(self) -> dict[str, Any]:
         return {**getattr(self, "final_train_metrics", {}), **self.last_epoch_summary}
+
+    def latent_diagnostics(self, z: np.ndarray) -> dict[str, Any]:
+        """Active dims of the final embeddings (posterior means): Var over songs above ``active_threshold``."""
+        if not self.variational:
+            return {}
+        variance = np.asarray(z, dtype=np.float64).var(axis=0)
+        return {"active_dims": int((variance > self.active_threshold).sum()), "active_threshold": self.active_threshold}
 
 
 class AutoEncoder(VAE):
