@@ -50,7 +50,6 @@ def test_combination_runs_end_to_end(make_cfg, tmp_path, feature, model, backbon
         assert result.z.shape[1] == cfg.model.latent_dim
     for key in ("silhouette", "ari", "nmi", "purity"):
         assert np.isfinite(row[key]), key
-    assert row["purity"] >= row["largest_class_share"] - 1e-9
     assert row["n_clusters_found"] == cfg.k
     draws = neural and "~callbacks.reconstruction_plotter" not in extra
     assert (run / "reconstructions" / "recon_examples.png").exists() == draws
@@ -74,7 +73,6 @@ def test_k_based_clusterers_find_k_groups(make_cfg, clusterer):
     result = run_experiment(make_cfg("model=pca", f"clusterer={clusterer}", *LEAN))
     assert result.metrics["n_clusters_found"] == 6 and result.metrics["n_noise"] == 0
     assert result.metrics["nmi"] > 0.3  # the tiny demo's genres are audible in MFCCs
-    assert result.metrics["purity"] >= result.metrics["largest_class_share"]
 
 
 def test_dbscan_reports_noise_and_scores_the_rest(make_cfg, tmp_path):

@@ -16,7 +16,6 @@ def test_default_vae_run_writes_every_output(make_cfg, tmp_path):
     assert row["model"] == "vae" and row["feature"] == "mfcc" and row["clusterer"] == "kmeans"
     for key in ("silhouette", "calinski_harabasz", "davies_bouldin", "ari", "nmi", "purity"):
         assert np.isfinite(row[key]), key
-    assert row["purity"] >= row["largest_class_share"]
     latents = np.load(run / "latents.npz")
     assert set(latents.files) == {"z", "ids", "clusters", "mean", "std"}
     assert latents["z"].shape == (36, 16) and len(latents["ids"]) == 36

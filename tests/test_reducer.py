@@ -50,7 +50,6 @@ def test_gmm_and_hdbscan_clusterers(make_cfg, tmp_path, overrides, clusterer):
     else:  # density-based: finds its own number of clusters, noise is −1 and counted
         assert pd.isna(row["k"]) and row["n_noise"] == int((result.clusters == -1).sum())
         assert set(np.unique(result.clusters)) <= {-1, *range(row["n_clusters_found"])}
-        assert row["acc"] <= row["purity"] + 1e-9
 
 
 def test_pca_reducer_in_a_run(make_cfg, tmp_path):

@@ -134,7 +134,6 @@ def test_easy_sweep_comparison_has_one_row_per_job(easy_sweep):
     assert sorted(zip(table["model"], table["seed"], strict=True)) == [("pca", 0), ("pca", 1), ("vae", 0), ("vae", 1)]
     assert set(table["status"]) == {"ok"} and table["error"].isna().all()
     assert {Path(p).name for p in table["run_dir"]} == {p.name for p in jobs}
-    assert (table["purity"] >= table["largest_class_share"] - 1e-9).all()
     assert (table.loc[table["model"] == "pca", "nmi"] > 0.9).all()  # lyrics separate English from Bangla
 
 

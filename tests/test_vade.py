@@ -102,7 +102,6 @@ def test_vade_run_uses_its_own_mixture_assignments(make_cfg, tmp_path):
     assert 2 <= row["n_clusters_found"] <= 6
     for key in ("nmi", "ami", "acc", "mixture_weight_min", "clusters_used_train"):
         assert np.isfinite(row[key]), key
-    assert row["acc"] <= row["purity"] + 1e-9 and row["purity"] >= row["largest_class_share"]
     # the clusters are argmax p(c|z) of the saved embeddings under the trained prior
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     model = small_vade(n_components=6, latent_dim=4)
