@@ -21,7 +21,7 @@ from musiclust.layout import ERROR_FILE, HYDRA_DIR, RUN_LOG_FILE, clear_outputs,
 
 log = logging.getLogger("musiclust")
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")  # package data, so a wheel has it too
 
 
 def objective_name(cfg: DictConfig) -> str:
