@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from musiclust.config import SETTINGS
 from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.io import save_figure, write_csv, write_text
 from musiclust.layout import (
@@ -45,28 +46,11 @@ from musiclust.layout import (
 
 log = logging.getLogger(__name__)
 
-#: settings written by the pipeline (pipeline.settings_of) and where to find them in a job's config
+#: settings written by the pipeline (musiclust.config.SETTINGS) and where to find them in a job's config
 SETTING_SOURCES: dict[str, tuple[str, ...]] = {
-    "task": ("task_name",),
-    "dataset": ("dataset.name", "@dataset"),
-    "feature": ("feature.name", "@feature"),
-    "model": ("model.name", "@model"),
-    "backbone": ("backbone.name", "@backbone"),
-    "reducer": ("reducer.name", "@reducer"),
-    "clusterer": ("clusterer.name", "@clusterer"),
-    "k": ("k",),
-    "seed": ("seed",),
-    "label_col": ("label_col",),
-    "latent_dim": ("model.latent_dim",),
-    "beta": ("model.beta",),
-    "cond_col": ("model.cond_col",),
-}
+    s.name: (s.key, *((f"@{s.group}",) if s.group else ())) for s in SETTINGS}
 #: command-line overrides that name a setting above (so the override adds no extra column)
-OVERRIDE_ALIASES = {
-    "task": "task", "task_name": "task", "dataset": "dataset", "feature": "feature", "model": "model",
-    "backbone": "backbone", "reducer": "reducer", "clusterer": "clusterer", "k": "k", "seed": "seed",
-    "label_col": "label_col", "model.latent_dim": "latent_dim", "model.beta": "beta", "model.cond_col": "cond_col",
-}
+OVERRIDE_ALIASES = {key: s.name for s in SETTINGS for key in (s.name, s.key, s.group) if key}
 #: overrides that say where or how a run was executed, not what was computed
 BOOKKEEPING_PREFIXES = (
     "paths.", "hydra.", "hydra/", "callbacks.", "logger", "resume", "cache", "num_workers",

@@ -148,3 +148,68 @@ def validate_for_songs(cfg: DictConfig, n_songs: int) -> None:
                      f"Set clusterer.n_neighbors below {n_songs} (e.g. {max(2, min(10, n_songs // 3))}).")
     if found:
         raise ConfigError(found[0] if len(found) == 1 else "invalid settings:\n  " + "\n  ".join(found))
+
+
+# -- the settings that identify a run in tables -------------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """A column of every comparison: ``name``, read from ``key`` of a run's composed config (``group``: the config
+    group whose choice it is, used when a config lacks the key)."""
+
+    name: str
+    key: str
+    group: str | None = None
+
+
+#: one place for what identifies a run: the pipeline records these in clustering_metrics.csv and the comparison
+#: tools read them back (or derive them from a run's .hydra/config.yaml when the run failed)
+SETTINGS: tuple[Setting, ...] = (
+    Setting("task", "task_name"),
+    Setting("dataset", "dataset.name", "dataset"),
+    Setting("feature", "feature.name", "feature"),
+    Setting("normalization", "normalization"),
+    Setting("model", "model.name", "model"),
+    Setting("backbone", "backbone.name", "backbone"),
+    Setting("reducer", "reducer.name", "reducer"),
+    Setting("clusterer", "clusterer.name", "clusterer"),
+    Setting("k", "k"),
+    Setting("seed", "seed"),
+    Setting("label_col", "label_col"),
+    Setting("latent_dim", "model.latent_dim"),
+    Setting("beta", "model.beta"),
+    Setting("cond_col", "model.cond_col"),
+)
+SETTING_NAMES = tuple(setting.name for setting in SETTINGS)
+
+
+def settings_of(cfg: DictConfig | None, choices: dict[str, Any] | None = None, **resolved: Any) -> dict[str, Any]:
+    """The :data:`SETTINGS` of a run from its composed config (``''`` where a value is missing).
+
+    ``choices`` are Hydra's group choices (``hydra.runtime.choices``), used when the config lacks a key;
+    ``resolved`` gives values the run worked out itself (``k`` from ``k=auto``, the ``normalization`` policy used).
+    A model without a backbone (PCA, raw) has no backbone setting.
+    """
+    choices = choices or {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in resolved:
+            value = resolved[setting.name]
+        else:
+            value = OmegaConf.select(cfg, setting.key, default=None) if cfg is not None else None
+            if value is None and setting.group:
+                value = choices.get(setting.group)
+        values[setting.name] = "" if value is None else value
+    if cfg is not None and not OmegaConf.select(cfg, "model.uses_backbone", default=True):
+        values["backbone"] = ""
+    if values["reducer"] == "":
+        values["reducer"] = "none"
+    return values
+
+
+def setting_of_override(key: str) -> str | None:
+    """The setting a command-line override sets (``model.latent_dim`` → ``latent_dim``, ``model`` → ``model``)."""
+    key = key.lstrip("+~")
+    for setting in SETTINGS:
+        if key in (setting.name, setting.key, setting.group):
+            return setting.name
+    return "task" if key == "task" else None

@@ -22,7 +22,7 @@ from musiclust.clustering.large_n import scalable_clusterer
 from musiclust.clustering.metrics import evaluate
 from musiclust.clustering.reducers import NoReducer, reduces
 from musiclust.columns import ID
-from musiclust.config import validate, validate_for_songs
+from musiclust.config import settings_of, validate, validate_for_songs
 from musiclust.data.datamodule import ArrayDataModule
 from musiclust.data.manifest import dataset_fingerprint
 from musiclust.errors import ConfigError, DataError
@@ -105,27 +105,6 @@ def handle_skips(
         raise DataError(f"only {remaining} songs remain after skipping, fewer than k={k}. Lower k.")
 
 
-def settings_of(cfg: DictConfig, k: int | None) -> dict[str, Any]:
-    """The settings that identify a run in tables: group choices and key hyperparameters."""
-    model = cfg.model
-    settings = {
-        "task": cfg.get("task_name") or "",
-        "dataset": cfg.dataset.get("name", ""),
-        "feature": cfg.feature.get("name", ""),
-        "model": model.get("name", ""),
-        "backbone": cfg.backbone.get("name", "") if model.get("uses_backbone", True) else "",
-        "reducer": cfg.reducer.get("name", "none") if cfg.get("reducer") else "none",
-        "clusterer": cfg.clusterer.get("name", ""),
-        "k": k if k is not None else "",  # None for density-based clusterers
-        "seed": int(cfg.seed),
-        "label_col": cfg.get("label_col") or "",
-        "latent_dim": model.get("latent_dim", ""),
-        "beta": model.get("beta", ""),
-        "cond_col": model.get("cond_col") or "",
-    }
-    return settings
-
-
 def run_experiment(cfg: DictConfig) -> RunResult:
     """Run one configured experiment end to end and return its result (also written to the run dir)."""
     validate(cfg)  # every invalid value, before any work
@@ -204,7 +183,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     metrics["total_seconds"] = round(time.perf_counter() - start, 3)
 
     result = RunResult(
-        run_dir=run_dir, settings={**settings_of(cfg, k), "normalization": normalizer.describe()},
+        run_dir=run_dir, settings=settings_of(cfg, k=k, normalization=normalizer.describe()),
         ids=features.ids, z=z, clusters=clusters, manifest=manifest, metrics=metrics,
         mean=normalizer.mean_, std=normalizer.scale_, datamodule=datamodule,
     )

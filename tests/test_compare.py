@@ -183,12 +183,20 @@ def test_cli_without_runs(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
-def test_every_setting_the_pipeline_records_is_known_to_compare():
-    from musiclust.pipeline import settings_of
+def test_a_failed_runs_settings_are_read_from_its_config_like_a_finished_runs(tmp_path):
+    from musiclust.config import settings_of
     from tests.conftest import compose_config
 
-    cfg = compose_config([], Path("/tmp/unused"))
-    assert set(settings_of(cfg, 6)) <= set(compare.SETTING_SOURCES)
+    cfg = compose_config(["model=beta_vae", "k=4", "seed=3"], tmp_path / "run")
+    recorded = settings_of(cfg, k=4, normalization="standard")
+    hydra_dir = tmp_path / "failed" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    OmegaConf.save(cfg, hydra_dir / "config.yaml")
+    (tmp_path / "failed" / "error.txt").write_text("ConfigError: boom\n")
+    settings, _, status = compare.read_run(tmp_path / "failed")
+    assert status["status"] == "failed"
+    for name in ("model", "k", "seed", "beta", "latent_dim", "feature", "clusterer"):
+        assert settings[name] == recorded[name], name
 
 
 def test_cli_when_every_run_failed_lists_the_failures(tmp_path, capsys):
