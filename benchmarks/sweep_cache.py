@@ -23,7 +23,7 @@ def sweep(name: str, root, cache) -> tuple[pd.DataFrame, float]:
     args = python(
         "-m", "musiclust", "-m", *GRID, f"dataset.root={root}", f"paths.cache_dir={cache}",
         f"paths.log_dir={WORK / 'outputs'}", f"hydra.sweep.dir={sweep_dir}", "trainer.enable_progress_bar=false",
-        "~callbacks.projection_plotter", "~callbacks.distribution_plotter", "~callbacks.reconstruction_plotter",
+        "~outputs.projections", "~outputs.distributions", "~outputs.reconstructions",
     )
     m = measure(args).check()
     rows = pd.concat([pd.read_csv(p) for p in sorted(sweep_dir.glob("*/clustering_metrics.csv"))], ignore_index=True)

@@ -53,7 +53,7 @@ SETTING_SOURCES: dict[str, tuple[str, ...]] = {
 OVERRIDE_ALIASES = {key: s.name for s in SETTINGS for key in (s.name, s.key, s.group) if key}
 #: overrides that say where or how a run was executed, not what was computed
 BOOKKEEPING_PREFIXES = (
-    "paths.", "hydra.", "hydra/", "callbacks.", "logger", "resume", "cache", "num_workers",
+    "paths.", "hydra.", "hydra/", "callbacks.", "outputs.", "logger", "resume", "cache", "num_workers",
     "trainer.enable_progress_bar", "feature.n_jobs",
 )
 STATUS_COLUMNS = ("status", "error", "run_dir")
@@ -155,7 +155,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
     row: dict[str, Any] = {}
     debug = False
     if status == "ok":
-        if (run_dir / METRICS_FILE).is_file():  # absent only when callbacks.metrics_writer was removed
+        if (run_dir / METRICS_FILE).is_file():  # absent only when outputs.metrics was removed
             row = pd.read_csv(run_dir / METRICS_FILE).iloc[0].to_dict()
         recorded = str(row.pop("debug", False)) == "True"  # popped: the column is neither a setting nor a metric
         debug = recorded or bool((read_marker(run_dir) or {}).get("debug"))

@@ -19,8 +19,14 @@ def build(node: DictConfig | dict[str, Any], **kwargs: Any) -> Any:
     params = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
     for key in METADATA_KEYS:
         params.pop(key, None)
+    return build_as_is(params, **kwargs)
+
+
+def build_as_is(node: DictConfig | dict[str, Any], **kwargs: Any) -> Any:
+    """Instantiate a node whose every key is an argument (Lightning's Trainer, callbacks and loggers: a logger's
+    ``name`` is its folder, not our metadata)."""
     try:
-        return instantiate(params, **kwargs, _convert_="all")
+        return instantiate(node, **kwargs, _convert_="all")
     except InstantiationException as err:  # a constructor's own clear message, without Hydra's wrapping
         if isinstance(err.__cause__, MusiclustError):
             raise err.__cause__ from None

@@ -26,7 +26,7 @@ RUN_LOG_FILE = "run.log"
 HYDRA_DIR = ".hydra"
 #: the Hydra files musiclust writes into ``.hydra/`` once it knows it will (re)compute the run
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
-#: folders of plots written by musiclust.callbacks.plots
+#: folders of plots written by musiclust.outputs.plots
 PLOT_DIRS = ("latent_visualization", "cluster_distributions", "reconstructions")
 CHECKPOINT_DIR = "checkpoints"
 LOGGER_DIRS = ("logs", "tensorboard")

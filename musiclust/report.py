@@ -27,7 +27,7 @@ from musiclust.io import write_text
 if TYPE_CHECKING:
     from musiclust.compare import Comparison
 
-#: the run-dir folders whose images are shown per run (written by musiclust.callbacks.plots)
+#: the run-dir folders whose images are shown per run (written by musiclust.outputs.plots)
 IMAGE_SECTIONS = (
     ("latent_visualization", "2-D projection"),
     ("cluster_distributions", "Cluster distribution"),

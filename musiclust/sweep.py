@@ -174,7 +174,7 @@ def finished_metrics(run_dir: str | Path, fingerprint: str) -> dict[str, Any] | 
             "them. Resume with exactly the same settings, use a new output dir (hydra.sweep.dir=... or "
             "hydra.run.dir=...), or set overwrite=true to recompute and overwrite them."
         )
-    metrics_path = run_dir / METRICS_FILE  # absent only when callbacks.metrics_writer was removed
+    metrics_path = run_dir / METRICS_FILE  # absent only when outputs.metrics was removed
     return pd.read_csv(metrics_path).iloc[0].to_dict() if metrics_path.is_file() else {}
 
 

@@ -55,7 +55,7 @@ def tiny_overrides(demo_root: Path, cache_dir: Path) -> list[str]:
         f"paths.cache_dir={cache_dir}",
         "trainer.max_epochs=3",
         "trainer.enable_progress_bar=false",
-        "callbacks.projection_plotter.methods=[tsne]",
+        "outputs.projections.methods=[tsne]",
         "feature.n_jobs=1",
     ]
 

@@ -70,7 +70,7 @@ def messy_folder(tmp_path_factory) -> Path:
 def _lyrics_run(root: Path, tmp_path: Path, *overrides: str):
     cfg = compose_config([
         "dataset=folder", f"dataset.path={root}", "feature=lyrics_tfidf", "model=pca", "k=2",
-        "trainer.enable_progress_bar=false", "~callbacks.projection_plotter", "~callbacks.model_checkpoint",
+        "trainer.enable_progress_bar=false", "~outputs.projections", "~callbacks.model_checkpoint",
         f"paths.cache_dir={tmp_path / 'cache'}", *overrides,
     ], tmp_path / "run")
     return run_experiment(cfg)

@@ -27,7 +27,7 @@ def truncate(path):
 def test_a_damaged_entry_is_reported_recomputed_and_gives_the_same_metrics(make_cfg, tmp_path, caplog, damage):
     cache = tmp_path / "cache"
     overrides = ["feature=lyrics_tfidf", "label_col=language", "k=2", "model=pca",
-                 "callbacks.projection_plotter.methods=[]"]
+                 "outputs.projections.methods=[]"]
     first = run_experiment(make_cfg(*overrides, cache_dir=cache, run_dir=tmp_path / "first")).metrics
     (entry,) = cache.glob("lyrics_tfidf-*")
     damage(entry / "values.npy")

@@ -18,7 +18,7 @@ from tests.conftest import compose_config
 from tests.music_fixtures import make_jamendo, make_music_folder, write_song
 
 # t-SNE plots and checkpoints are tested elsewhere; t-SNE alone costs seconds on a busy machine
-FAST = ["model=pca", "trainer.enable_progress_bar=false", "~callbacks.projection_plotter",
+FAST = ["model=pca", "trainer.enable_progress_bar=false", "~outputs.projections",
         "~callbacks.model_checkpoint", "feature.n_jobs=1"]
 
 

@@ -10,8 +10,8 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
-from musiclust.callbacks import METRICS_FILE
 from musiclust.errors import TrainingDiverged
+from musiclust.layout import METRICS_FILE
 from musiclust.models import EmbeddingModel
 from musiclust.pipeline import run_experiment
 from musiclust.run import run_and_report

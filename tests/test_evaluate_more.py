@@ -157,8 +157,8 @@ def test_unknown_objective_stops_the_run_before_any_work(make_cfg, tmp_path, cap
 
 
 def test_epoch_metrics_log_learning_curves(make_cfg, tmp_path):
-    result = run_experiment(make_cfg("callbacks.epoch_metrics.every_n_epochs=2", "~callbacks.projection_plotter",
-                                     "~callbacks.distribution_plotter", "~callbacks.reconstruction_plotter"))
+    result = run_experiment(make_cfg("callbacks.epoch_metrics.every_n_epochs=2", "~outputs.projections",
+                                     "~outputs.distributions", "~outputs.reconstructions"))
     logged = pd.read_csv(tmp_path / "run" / "logs" / "metrics.csv")
     curve = logged.dropna(subset=["cluster/nmi"])
     assert list(curve["epoch"]) == [1, 2]  # every 2nd epoch and the last (max_epochs=3)
@@ -169,7 +169,7 @@ def test_epoch_metrics_log_learning_curves(make_cfg, tmp_path):
 
 
 def test_run_writes_chance_adjusted_scores_baseline_coverage_and_closed_form_models_log_no_curves(make_cfg, tmp_path):
-    run_experiment(make_cfg("model=pca", "callbacks.epoch_metrics.every_n_epochs=1", "~callbacks.projection_plotter"))
+    run_experiment(make_cfg("model=pca", "callbacks.epoch_metrics.every_n_epochs=1", "~outputs.projections"))
     row = pd.read_csv(tmp_path / "run" / "clustering_metrics.csv").iloc[0]
     for key in ("acc", "ami", "homogeneity", "completeness", "nmi_random", "ami_random", "ari_random",
                 "acc_random", "ari_random_std", "coverage", "largest_class_share"):
@@ -183,8 +183,8 @@ def test_run_writes_chance_adjusted_scores_baseline_coverage_and_closed_form_mod
 
 
 def test_unlabelled_run_reports_coverage_and_sanity(make_cfg, tmp_path):
-    run_experiment(make_cfg("model=pca", "label_col=null", "clusterer=dbscan", "~callbacks.projection_plotter",
-                            "~callbacks.distribution_plotter"))
+    run_experiment(make_cfg("model=pca", "label_col=null", "clusterer=dbscan", "~outputs.projections",
+                            "~outputs.distributions"))
     row = pd.read_csv(tmp_path / "run" / "clustering_metrics.csv").iloc[0]
     assert 0 <= row["coverage"] <= 1 and row["coverage"] == pytest.approx(1 - row["n_noise"] / row["n_songs"])
     assert isinstance(row["sanity"], str) and "nmi" not in row

@@ -64,8 +64,9 @@ def test_hybrid_cache_key_covers_the_audio_model(make_cfg):
 
     base = key()
     assert key(n_jobs=2) == base  # how it is computed is not what it computes
-    for change in ({"audio_model__latent_dim": 8}, {"audio_model__beta": 4.0}, {"audio_backbone__hidden_dims": [64]},
-                   {"audio_trainer__max_epochs": 7}, {"audio__n_mfcc": 13}, {"lyrics__ngram_range": [2, 4]},
+    for change in ({"audio_embedding__model__latent_dim": 8}, {"audio_embedding__model__beta": 4.0},
+                   {"audio_embedding__backbone__hidden_dims": [64]}, {"audio_embedding__trainer__max_epochs": 7},
+                   {"audio_embedding__batch_size": 16}, {"audio__n_mfcc": 13}, {"lyrics__ngram_range": [2, 4]},
                    {"svd_dims": 8}, {"audio_weight": 2.0}, {"seed": 1}):
         assert key(**change) != base, change
 
@@ -208,7 +209,7 @@ def test_a_long_song_is_embedded_from_all_of_its_windows(tmp_path, shared_cache)
     pd.DataFrame(rows).to_csv(tmp_path / "songs.csv", index=False)
     cfg = compose_config(["dataset=manifest", f"dataset.path={tmp_path / 'songs.csv'}", "dataset.label_columns=[genre]",
                           f"paths.cache_dir={shared_cache}", "feature=logmelspec", "model=raw", "k=2",
-                          "feature.n_jobs=1", "~callbacks.projection_plotter"], tmp_path / "run")
+                          "feature.n_jobs=1", "~outputs.projections"], tmp_path / "run")
     result = run_experiment(cfg)
     dm = result.datamodule
     frames = [int(np.ceil((seconds * sr / 512 + 1) / 128)) for seconds in (60, 10, 4, 4, 2, 1)]

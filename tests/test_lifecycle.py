@@ -19,7 +19,7 @@ from musiclust.run import run_and_report
 from tests.conftest import compose_config
 from tests.music_fixtures import lyrics_for
 
-LYRICS_PCA = ["feature=lyrics_tfidf", "label_col=language", "k=2", "model=pca", "~callbacks.reconstruction_plotter"]
+LYRICS_PCA = ["feature=lyrics_tfidf", "label_col=language", "k=2", "model=pca", "~outputs.reconstructions"]
 
 
 def lyrics_manifest(path: Path, blank_genre: tuple[int, ...] = ()) -> Path:
@@ -57,7 +57,7 @@ def test_a_run_that_crashed_after_its_metrics_is_not_finished_and_can_be_rerun(t
     csv = lyrics_manifest(tmp_path / "songs.csv")
     run_dir = tmp_path / "run"
     with pytest.raises(SystemExit):  # the distribution plotter fails after clustering_metrics.csv was written
-        run_and_report(manifest_cfg(csv, run_dir, "callbacks.distribution_plotter.columns=[mood]"))
+        run_and_report(manifest_cfg(csv, run_dir, "outputs.distributions.columns=[mood]"))
     assert (run_dir / METRICS_FILE).is_file() and not (run_dir / DONE_FILE).exists()
     assert run_status(run_dir) == "incomplete"
     assert run_and_report(manifest_cfg(csv, run_dir)) > 0.5  # not refused as "already finished"
@@ -67,7 +67,7 @@ def test_a_run_that_crashed_after_its_metrics_is_not_finished_and_can_be_rerun(t
 # ------------------------------------------------------------------------------------------- item 12
 def test_overwrite_and_resume_leave_this_runs_checkpoint_as_last_ckpt(make_cfg, tmp_path):
     run_dir = tmp_path / "run"
-    vae = [*LYRICS_PCA, "model=vae", "callbacks.projection_plotter.methods=[]", "~callbacks.epoch_metrics"]
+    vae = [*LYRICS_PCA, "model=vae", "outputs.projections.methods=[]", "~callbacks.epoch_metrics"]
     run_and_report(make_cfg(*vae, "trainer.max_epochs=3", run_dir=run_dir))
     run_and_report(make_cfg(*vae, "trainer.max_epochs=2", "overwrite=true", run_dir=run_dir))
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]

@@ -9,10 +9,10 @@ from musiclust.errors import ConfigError, DataError, MusiclustError
 from musiclust.pipeline import run_experiment
 
 #: plots that cost seconds per run are covered by tests/test_pipeline.py (reconstructions: two cases here)
-LEAN = ("~callbacks.projection_plotter", "~callbacks.distribution_plotter", "~callbacks.model_checkpoint",
+LEAN = ("~outputs.projections", "~outputs.distributions", "~callbacks.model_checkpoint",
         "trainer.max_epochs=2")
-NO_RECON = ("~callbacks.reconstruction_plotter",)
-FAST_HYBRID = ("feature.audio_trainer.max_epochs=2",)
+NO_RECON = ("~outputs.reconstructions",)
+FAST_HYBRID = ("feature.audio_embedding.trainer.max_epochs=2",)
 
 COMBINATIONS = [
     # feature, model, backbone, extra overrides
@@ -51,7 +51,7 @@ def test_combination_runs_end_to_end(make_cfg, tmp_path, feature, model, backbon
     for key in ("silhouette", "ari", "nmi", "purity"):
         assert np.isfinite(row[key]), key
     assert row["n_clusters_found"] == cfg.k
-    draws = neural and "~callbacks.reconstruction_plotter" not in extra
+    draws = neural and "~outputs.reconstructions" not in extra
     assert (run / "reconstructions" / "recon_examples.png").exists() == draws
     if neural:
         logged = pd.read_csv(run / "logs" / "metrics.csv")
@@ -117,7 +117,7 @@ def test_spectral_needs_fewer_neighbours_than_songs(make_cfg):
 
 def test_hybrid_audio_backbone_must_fit_the_audio_feature(make_cfg):
     overrides = ("feature=hybrid", "feature@feature.audio=logmelspec", *FAST_HYBRID, *LEAN)
-    with pytest.raises(ConfigError, match=r"feature\.audio_backbone=mlp .*feature\.audio=logmelspec"):
+    with pytest.raises(ConfigError, match=r"feature\.audio_embedding\.backbone=mlp .*feature\.audio=logmelspec"):
         run_experiment(make_cfg(*overrides))
 
 

@@ -11,8 +11,8 @@ from musiclust.errors import ConfigError
 from musiclust.models import CVAE, VAE, AutoEncoder, Conv2dBackbone, MLPBackbone
 from musiclust.pipeline import run_experiment
 
-QUIET = ("~callbacks.projection_plotter", "~callbacks.distribution_plotter", "~callbacks.model_checkpoint",
-         "~callbacks.reconstruction_plotter")
+QUIET = ("~outputs.projections", "~outputs.distributions", "~callbacks.model_checkpoint",
+         "~outputs.reconstructions")
 
 
 def _batch(shape, n=5, n_conditions=0):

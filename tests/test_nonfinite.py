@@ -19,7 +19,7 @@ def test_a_song_with_non_finite_features_is_skipped_and_the_run_finishes(tmp_pat
     sf.write(root / "rock" / "overflow.wav", samples * np.float32(1e30), SR, subtype="FLOAT")  # finite samples
 
     cfg = compose_config(["dataset=folder", f"dataset.path={root}", f"paths.cache_dir={shared_cache}",
-                          "model=pca", "k=3", "feature.n_jobs=1", "~callbacks.projection_plotter"], tmp_path / "run")
+                          "model=pca", "k=3", "feature.n_jobs=1", "~outputs.projections"], tmp_path / "run")
     result = run_experiment(cfg)
     skipped = pd.read_csv(tmp_path / "run" / "skipped.csv")
     assert skipped["id"].tolist() == ["rock/overflow"]

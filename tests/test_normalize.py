@@ -98,7 +98,7 @@ def test_lyrics_separate_languages_with_raw_features_and_kmeans(lyrics_csv, shar
     result = run_experiment(compose_config([
         "dataset=manifest", f"dataset.path={lyrics_csv}", "dataset.audio_col=null", "dataset.label_columns=[language]",
         f"paths.cache_dir={shared_cache}", "feature=lyrics_tfidf", "model=raw", "k=2", "label_col=language",
-        "~callbacks.projection_plotter"], tmp_path / "run"))
+        "~outputs.projections"], tmp_path / "run"))
     assert result.settings["normalization"] == "l2"
     assert result.metrics["nmi"] >= 0.95
     metrics = pd.read_csv(tmp_path / "run" / "clustering_metrics.csv").iloc[0]
@@ -107,7 +107,7 @@ def test_lyrics_separate_languages_with_raw_features_and_kmeans(lyrics_csv, shar
 
 def test_hybrid_keeps_its_block_weights(make_cfg):
     """Hybrid's SVD coordinates used as they are (NMI 0.84 on the tiny demo; z-scored as before: 0.62)."""
-    result = run_experiment(make_cfg("feature=hybrid", "model=raw", "~callbacks.projection_plotter"))
+    result = run_experiment(make_cfg("feature=hybrid", "model=raw", "~outputs.projections"))
     assert result.settings["normalization"] == "none"
     assert result.metrics["nmi"] >= 0.75
 

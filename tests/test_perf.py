@@ -11,15 +11,15 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from musiclust.clustering.large_n import SubsampleThenAssign, scalable_clusterer
-from musiclust.data.datamodule import ArrayDataModule, _ArrayDataset
 from musiclust.errors import ConfigError
 from musiclust.features import audio
 from musiclust.features.audio import LogMelSpec, MFCCFrames, MFCCStats, Spectra, extract_audio
-from musiclust.features.base import FeatureCache, load_or_compute
+from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
 from musiclust.pipeline import run_experiment
+from musiclust.training.datamodule import MusicDataModule, _ArrayDataset
 from tests.conftest import TINY_DEMO
 
-NO_PLOTS = ["~callbacks.projection_plotter", "~callbacks.distribution_plotter", "~callbacks.reconstruction_plotter"]
+NO_PLOTS = ["~outputs.projections", "~outputs.distributions", "~outputs.reconstructions"]
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +226,8 @@ def test_datamodule_serves_whole_batches_without_per_item_access(monkeypatch):
     monkeypatch.setattr(_ArrayDataset, "__getitem__", per_item)
     features = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
     conditions = np.eye(4, dtype=np.float32)[np.arange(100) % 4]
-    datamodule = ArrayDataModule(features, conditions, batch_size=32, seed=7)
+    songs = FeatureSet(features, [f"s{i}" for i in range(100)], normalization="none")
+    datamodule = MusicDataModule(songs, conditions=conditions, batch_size=32, seed=7)
     batches = list(datamodule.train_dataloader())
     assert [len(b["index"]) for b in batches] == [32, 32, 32, 4]
     order = torch.cat([b["index"] for b in batches]).numpy()
@@ -234,7 +235,8 @@ def test_datamodule_serves_whole_batches_without_per_item_access(monkeypatch):
     for batch in batches:
         np.testing.assert_array_equal(batch["x"].numpy(), features[batch["index"].numpy()])
         np.testing.assert_array_equal(batch["cond"].numpy(), conditions[batch["index"].numpy()])
-    again = torch.cat([b["index"] for b in ArrayDataModule(features, conditions, 32, seed=7).train_dataloader()])
+    again = torch.cat([b["index"] for b in MusicDataModule(songs, conditions=conditions, batch_size=32, seed=7)
+                       .train_dataloader()])
     np.testing.assert_array_equal(again.numpy(), order)  # same seed, same order
     predicted = list(datamodule.predict_dataloader())
     np.testing.assert_array_equal(torch.cat([b["x"] for b in predicted]).numpy(), features)
@@ -243,8 +245,7 @@ def test_datamodule_serves_whole_batches_without_per_item_access(monkeypatch):
 def test_projection_plots_subsample_large_runs(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from musiclust.callbacks import plots
-    from musiclust.callbacks.base import RunResult
+    from musiclust.outputs import RunResult, plots
 
     seen = []
     project_2d = plots.project_2d
@@ -257,7 +258,7 @@ def test_projection_plots_subsample_large_runs(tmp_path, monkeypatch):
     z, truth = blobs(3000)
     result = RunResult(run_dir=Path(tmp_path), settings={"seed": 0, "model": "pca", "clusterer": "kmeans"},
                        ids=np.arange(3000).astype(str), z=z, clusters=truth, manifest=pd.DataFrame({"id": range(3000)}),
-                       metrics={}, mean=np.zeros(0), std=np.zeros(0))
-    plots.ProjectionPlotter(methods=["tsne"], max_points=200).on_result(None, None, result)
+                       metrics={})
+    plots.ProjectionPlotter(methods=["tsne"], max_points=200).write(result)
     assert seen == [200]
     assert (tmp_path / "latent_visualization" / "pca_kmeans_tsne.png").exists()

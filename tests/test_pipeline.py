@@ -77,7 +77,7 @@ def test_cublas_workspace_is_fixed_before_cuda_is_used(monkeypatch):
     """Deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG before CUDA starts (PyTorch reproducibility notes)."""
     import torch
 
-    from musiclust.pipeline import make_deterministic
+    from musiclust.training.fit import make_deterministic
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -7,7 +7,7 @@ import pytest
 from musiclust.clustering.reducers import NoReducer, PCAReducer, UMAPReducer, reduces
 from musiclust.pipeline import run_experiment
 
-QUICK = ("~callbacks.projection_plotter", "~callbacks.distribution_plotter")
+QUICK = ("~outputs.projections", "~outputs.distributions")
 
 
 def blobs(n_per: int = 30, dims: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -63,7 +63,7 @@ def three_runs(demo_root, shared_cache, tmp_path_factory) -> Path:
     from tests.conftest import compose_config, tiny_overrides
 
     root = tmp_path_factory.mktemp("report_runs")
-    base = [*tiny_overrides(demo_root, shared_cache), "callbacks.distribution_plotter.columns=[genre]"]
+    base = [*tiny_overrides(demo_root, shared_cache), "outputs.distributions.columns=[genre]"]
     for name, overrides in (("pca_s1", ["model=pca", "seed=1"]), ("pca_s2", ["model=pca", "seed=2"]),
                             ("vae", ["model.latent_dim=4", "trainer.max_epochs=2"])):
         with threadpool_limits(1):  # t-SNE of 36 points: OpenMP threads only contend on a busy machine

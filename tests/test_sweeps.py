@@ -28,8 +28,8 @@ LYRICS = ["feature=lyrics_tfidf", "label_col=language", "k=2"]
 @pytest.fixture(scope="module")
 def cli(demo_root, shared_cache) -> list[str]:
     # no plots: sweeps are about jobs and tables (t-SNE alone can take 20 s per job on a busy machine)
-    return [*tiny_overrides(demo_root, shared_cache), "trainer.max_epochs=2", "callbacks.projection_plotter.methods=[]",
-            "~callbacks.reconstruction_plotter"]
+    return [*tiny_overrides(demo_root, shared_cache), "trainer.max_epochs=2", "outputs.projections.methods=[]",
+            "~outputs.reconstructions"]
 
 
 def sweep_dirs(cwd: Path) -> list[Path]:
@@ -83,13 +83,13 @@ def compose_task(*overrides: str):
 def test_easy_task_sets_its_defaults_and_command_line_wins():
     cfg = compose_task("task=easy")
     assert (cfg.task_name, cfg.label_col, cfg.k, cfg.feature.name) == ("easy", "language", 2, "lyrics_tfidf")
-    assert list(cfg.callbacks.projection_plotter.methods) == ["tsne", "umap"]
+    assert list(cfg.outputs.projections.methods) == ["tsne", "umap"]
     assert cfg.hydra.sweeper.params == {"model": "vae,pca"}
     assert cfg.hydra.sweep.dir.endswith("_easy")  # the sweep dir says which task it holds
     cfg = compose_task("task=easy", "k=3", "label_col=genre", "feature=mfcc")
     assert (cfg.k, cfg.label_col, cfg.feature.name) == (3, "genre", "mfcc")
-    cfg = compose_task("task=easy", "callbacks.projection_plotter.methods=[tsne]")
-    assert list(cfg.callbacks.projection_plotter.methods) == ["tsne"]
+    cfg = compose_task("task=easy", "outputs.projections.methods=[tsne]")
+    assert list(cfg.outputs.projections.methods) == ["tsne"]
     assert compose_task().task_name is None  # no task: plain runs are untouched
 
 

@@ -93,7 +93,7 @@ def test_no_clusters_before_the_mixture_exists():
 
 
 def test_vade_run_uses_its_own_mixture_assignments(make_cfg, tmp_path):
-    cfg = make_cfg("model=vade", "model.pretrain_epochs=1", "model.latent_dim=4", "~callbacks.projection_plotter")
+    cfg = make_cfg("model=vade", "model.pretrain_epochs=1", "model.latent_dim=4", "~outputs.projections")
     assert cfg.clusterer.name == "model"  # model=vade picks its own clusters unless told otherwise
     result = run_experiment(cfg)
     row = pd.read_csv(tmp_path / "run" / "clustering_metrics.csv").iloc[0]
@@ -116,14 +116,14 @@ def test_vade_run_uses_its_own_mixture_assignments(make_cfg, tmp_path):
 def test_vade_with_conv2d_backbone_and_another_clusterer(make_cfg):
     result = run_experiment(make_cfg("model=vade", "backbone=conv2d", "feature=logmelspec", "feature.frames=32",
                                      "model.pretrain_epochs=1", "trainer.max_epochs=2", "clusterer=kmeans", "k=3",
-                                     "~callbacks.projection_plotter", "~callbacks.distribution_plotter"))
+                                     "~outputs.projections", "~outputs.distributions"))
     assert result.settings["clusterer"] == "kmeans" and result.metrics["n_clusters_found"] == 3
     assert 0 < result.metrics["mixture_weight_min"] <= 1 / 3 <= result.metrics["mixture_weight_max"] < 1
 
 
 def test_mixture_is_fitted_even_when_training_ends_in_pretraining(make_cfg):
     result = run_experiment(make_cfg("model=vade", "model.pretrain_epochs=5", "trainer.max_epochs=1", "k=3",
-                                     "~callbacks.projection_plotter", "~callbacks.distribution_plotter"))
+                                     "~outputs.projections", "~outputs.distributions"))
     assert 1 <= result.metrics["n_clusters_found"] <= 3
 
 
@@ -148,6 +148,6 @@ def test_vade_clusters_the_demo_genres(make_cfg, seed):
     broken ones (responsibility sign, Gaussian-KL sign, no GMM initialisation) 0.00–0.21; random 6-way
     labels reach 0.375 in 1% of draws. (A flipped cluster-KL sign barely moves NMI: the Monte-Carlo test catches it.)"""
     result = run_experiment(make_cfg("model=vade", f"seed={seed}", "batch_size=8", "trainer.max_epochs=30",
-                                     "~callbacks.projection_plotter", "~callbacks.distribution_plotter",
-                                     "~callbacks.reconstruction_plotter", "~callbacks.model_checkpoint"))
+                                     "~outputs.projections", "~outputs.distributions",
+                                     "~outputs.reconstructions", "~callbacks.model_checkpoint"))
     assert result.metrics["nmi"] >= 0.45

@@ -1,11 +1,7 @@
-"""Lightning callbacks; each writes one kind of output into the run dir."""
+"""Lightning callbacks of the training loop: early stopping by phase, the divergence guard, learning curves."""
 
-from musiclust.callbacks.base import ResultCallback, RunResult
+from musiclust.callbacks.divergence import DivergenceGuard
 from musiclust.callbacks.epoch_metrics import EpochClusteringMetrics
-from musiclust.callbacks.plots import DistributionPlotter, ProjectionPlotter, ReconstructionPlotter
-from musiclust.callbacks.writers import LATENTS_FILE, METRICS_FILE, LatentWriter, MetricsWriter
+from musiclust.callbacks.stopping import EarlyStoppingAfterWarmup
 
-__all__ = [
-    "LATENTS_FILE", "METRICS_FILE", "DistributionPlotter", "EpochClusteringMetrics", "LatentWriter",
-    "MetricsWriter", "ProjectionPlotter", "ReconstructionPlotter", "ResultCallback", "RunResult",
-]
+__all__ = ["DivergenceGuard", "EarlyStoppingAfterWarmup", "EpochClusteringMetrics"]

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from musiclust.columns import SKIP_COLUMNS, skip_frame
-from musiclust.data.manifest import require_columns
+from musiclust.data.manifest import dataset_fingerprint, require_columns
 from musiclust.features.normalize import Normalization, as_normalization, to_json
+from musiclust.instantiate import build
 from musiclust.io import make_temp_dir, write_csv, write_json
 
 log = logging.getLogger(__name__)
@@ -286,3 +287,13 @@ def load_or_compute(
                 return features, False
     log.info("Features %s: loaded from cache %s", extractor.name, cache.path_for(extractor.name, key))
     return cached, True
+
+
+def features_for(node: Any, manifest: pd.DataFrame, cache_dir: str | os.PathLike,
+                 use_cache: bool = True) -> tuple[FeatureSet, bool]:
+    """The configured feature of every song (from the cache when it holds them) and whether it did; songs whose
+    values come out NaN/inf move to ``skipped``: one damaged recording is skipped, not fatal."""
+    extractor = build(node)
+    cache = FeatureCache(cache_dir, enabled=use_cache)
+    features, from_cache = load_or_compute(extractor, manifest, dataset_fingerprint(manifest), cache)
+    return features.drop_nonfinite(), from_cache

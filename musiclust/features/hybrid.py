@@ -3,9 +3,10 @@
 ``hybrid``: the posterior mean of a VAE trained on an audio feature, concatenated with the lyrics TF-IDF
 and reduced with TruncatedSVD. ``multimodal``: hybrid plus the one-hot of a metadata column.
 
-The parts are configured as nested config groups (``feature.audio``, ``feature.audio_model``,
-``feature.audio_backbone``, ``feature.lyrics``) and built here, so their settings, the audio VAE's
-included, are part of the feature's cache key.
+The parts are configured as nested config groups (``feature.audio``, ``feature.audio_embedding.model``,
+``feature.audio_embedding.backbone``, ``feature.lyrics``) and built here, so their settings, the audio model's
+included, are part of the feature's cache key. The audio model trains the way the run's own model does
+(:class:`musiclust.training.ModelEmbedding`, built from its ``_target_``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,6 @@ from musiclust.instantiate import build
 from musiclust.preprocess import one_hot
 
 log = logging.getLogger(__name__)
-
-#: Trainer settings of the audio VAE that a config cannot change (no files, no console output)
-_QUIET_TRAINER = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
-                  "enable_model_summary": False}
-
 
 def _option(spec: dict[str, Any], key: str) -> str:
     return f"feature.{key}={spec.get('name') or spec.get('_target_', '?')}"
@@ -59,18 +55,15 @@ class HybridFeature(FeatureExtractor):
     normalization = "none"
 
     def __init__(
-        self, audio: dict[str, Any], audio_model: dict[str, Any], audio_backbone: dict[str, Any],
-        lyrics: dict[str, Any], audio_trainer: dict[str, Any] | None = None, audio_batch_size: int = 64,
+        self, audio: dict[str, Any], audio_embedding: dict[str, Any], lyrics: dict[str, Any],
         audio_weight: float = 1.0, lyrics_weight: float = 1.0, svd_dims: int = 16, seed: int = 0,
         n_jobs: int = 1, **params: Any,
     ) -> None:
         # n_jobs says how to compute, not what comes out: keep it out of the nested configs (the cache key)
         audio, lyrics = ({k: v for k, v in dict(part).items() if k != "n_jobs"} for part in (audio, lyrics))
         super().__init__(
-            audio=audio, audio_model=dict(audio_model), audio_backbone=dict(audio_backbone), lyrics=lyrics,
-            audio_trainer=dict(audio_trainer or {}), audio_batch_size=int(audio_batch_size),
-            audio_weight=float(audio_weight), lyrics_weight=float(lyrics_weight), svd_dims=int(svd_dims),
-            seed=int(seed), n_jobs=n_jobs, **params,
+            audio=audio, audio_embedding=dict(audio_embedding), lyrics=lyrics, audio_weight=float(audio_weight),
+            lyrics_weight=float(lyrics_weight), svd_dims=int(svd_dims), seed=int(seed), n_jobs=n_jobs, **params,
         )
         self.audio = build(audio, n_jobs=n_jobs)
         if not isinstance(self.audio, AudioFeature):
@@ -81,43 +74,17 @@ class HybridFeature(FeatureExtractor):
         self.lyrics = build(lyrics)
         if not isinstance(self.lyrics, FeatureExtractor):
             raise ConfigError(f"{_option(lyrics, 'lyrics')} is not a feature extractor (e.g. lyrics_tfidf).")
+        self.audio_embedding = build(audio_embedding)
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
         self.audio.check_manifest(manifest)
         self.lyrics.check_manifest(manifest)
 
-    # -- the audio embedding ----------------------------------------------------------------------------
     def embed_audio(self, audio: FeatureSet) -> np.ndarray:
-        """Train the configured audio model on the normalised ``audio`` features; one embedding per song."""
-        import pytorch_lightning as pl
-        import torch
-
-        from musiclust.data.datamodule import ArrayDataModule
-
-        p = self.params
-        x = Normalizer(audio.normalization).fit_transform(audio.values)
-        shape = tuple(x.shape[1:])
-        backbone = build(p["audio_backbone"])
-        backbone.check_input(shape, source=_option(p["audio"], "audio"),
-                             option=_option(p["audio_backbone"], "audio_backbone"))
-        datamodule = ArrayDataModule(x, batch_size=p["audio_batch_size"], seed=p["seed"], offsets=audio.offsets)
-        trainer_kwargs = {"max_epochs": 100, "accelerator": "auto", "devices": 1, "log_every_n_steps": 1,
-                          "deterministic": "warn", **p["audio_trainer"], **_QUIET_TRAINER}
-        log.info("Feature %s: training the audio model (%s, %s) on %d songs for %s epochs", self.name,
-                 _option(p["audio_model"], "audio_model"), _option(p["audio_backbone"], "audio_backbone"),
-                 datamodule.n_songs, trainer_kwargs["max_epochs"])
-        # a private RNG stream (data loaders draw from it too): the run after this must not depend on
-        # whether the features came from the cache
-        with torch.random.fork_rng():
-            torch.manual_seed(p["seed"])
-            model = build(p["audio_model"], input_shape=shape, backbone=backbone)
-            pl.Trainer(**trainer_kwargs).fit(model, datamodule=datamodule)
-            z = datamodule.embed_songs(model)
-        summary = getattr(model, "last_epoch_summary", {})
-        if "active_dims_train" in summary:
-            log.info("Feature %s: audio model has %d of %d latent dims active", self.name,
-                     summary["active_dims_train"], model.latent_dim)
-        return z.astype(np.float64)
+        """The audio model's embedding of each song, trained on the (normalised) ``audio`` features."""
+        backbone = self.params["audio_embedding"]["backbone"]
+        return self.audio_embedding.embed(audio, source=_option(self.params["audio"], "audio"),
+                                          option=_option(backbone, "audio_embedding.backbone"))
 
     # -- the feature ------------------------------------------------------------------------------------
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:

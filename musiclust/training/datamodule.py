@@ -1,8 +1,9 @@
-"""The LightningDataModule over a (normalised) feature array, and the one way songs are embedded.
+"""The LightningDataModule of a run: one feature set, normalised by its policy, conditioned, served in batches —
+and the one way songs are embedded.
 
 Features hold one row per song, or — for time-frequency maps that cover a whole track — several windows per
 song (``offsets``: song ``i`` owns rows ``offsets[i]:offsets[i + 1]``). Models train on rows (windows); a song's
-embedding is the mean of its windows' embeddings (:meth:`ArrayDataModule.embed_songs`), so a 4-minute song is
+embedding is the mean of its windows' embeddings (:meth:`MusicDataModule.embed_songs`), so a 4-minute song is
 judged by all of itself, not by 3 seconds of it.
 """
 
@@ -15,6 +16,9 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from musiclust.features.base import FeatureSet
+from musiclust.features.normalize import Normalizer, resolve
 
 Batch = dict[str, torch.Tensor]
 
@@ -47,24 +51,27 @@ def _whole_batch(batch: Batch) -> Batch:
     return batch
 
 
-class ArrayDataModule(pl.LightningDataModule):
-    """Serves ``features`` (rows, ...) and one-hot ``conditions`` (per song, (N, C)) as dict batches.
+class MusicDataModule(pl.LightningDataModule):
+    """Serves a :class:`FeatureSet`'s rows, normalised, with one-hot ``conditions`` (per song, (N, C)) as dict batches.
 
-    Batches hold ``x``, ``cond`` and ``index`` (row numbers). Training batches are shuffled rows (windows) with
-    a generator seeded by ``seed``; prediction batches keep the row order. ``offsets`` (N + 1) groups rows into
-    songs (None: one row per song). ``labels`` (N,), when given, are the ``label_col`` values of the songs, for
-    monitoring callbacks only (never given to the model).
+    ``normalization`` overrides the feature's own policy (None or ``auto``: keep it); the fitted
+    :class:`Normalizer` is ``self.normalizer``. Batches hold ``x``, ``cond`` and ``index`` (row numbers). Training
+    batches are shuffled rows (windows) with a generator seeded by ``seed``; prediction batches keep the row order.
+    ``labels`` (N,), when given, are the ``label_col`` values of the songs, for monitoring callbacks only (never
+    given to the model).
     """
 
     def __init__(
-        self, features: np.ndarray, conditions: np.ndarray | None = None, batch_size: int = 64,
-        num_workers: int = 0, seed: int = 0, predict_batch_size: int = 1024, labels: np.ndarray | None = None,
-        offsets: np.ndarray | None = None,
+        self, features: FeatureSet, normalization: str | None = None, conditions: np.ndarray | None = None,
+        labels: np.ndarray | None = None, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
+        predict_batch_size: int = 1024,
     ) -> None:
         super().__init__()
-        self.features = np.ascontiguousarray(features, dtype=np.float32)
-        self.offsets = (np.arange(len(self.features) + 1, dtype=np.int64) if offsets is None
-                        else np.asarray(offsets, dtype=np.int64))
+        self.ids = features.ids
+        self.normalizer = Normalizer(resolve(features.normalization, normalization))
+        self.features = self.normalizer.fit_transform(features.values)
+        self.offsets = np.arange(len(self.features) + 1, dtype=np.int64) if features.offsets is None \
+            else np.asarray(features.offsets, dtype=np.int64)
         n_songs = len(self.offsets) - 1
         if conditions is None:
             conditions = np.zeros((n_songs, 0), dtype=np.float32)
@@ -72,11 +79,16 @@ class ArrayDataModule(pl.LightningDataModule):
             raise ValueError(f"{len(conditions)} condition rows for {n_songs} songs")
         self.song_conditions = np.ascontiguousarray(conditions, dtype=np.float32)
         # per row: a window inherits its song's condition (torch.from_numpy below shares these arrays' memory)
-        self.conditions = self.song_conditions[self.song_of_row()] if offsets is not None else self.song_conditions
+        self.conditions = self.song_conditions[self.song_of_row()] if features.windowed else self.song_conditions
         self.batch_size = max(1, min(int(batch_size), len(self.features)))
         self.num_workers, self.seed, self.predict_batch_size = int(num_workers), int(seed), int(predict_batch_size)
         self.labels = labels
         self.dataset = _ArrayDataset(torch.from_numpy(self.features), torch.from_numpy(self.conditions))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one row (a vector, or one (C, F, T) window): what a model's input layer takes."""
+        return tuple(self.features.shape[1:])
 
     # -- songs and rows ----------------------------------------------------------------------------------------
     @property

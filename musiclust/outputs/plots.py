@@ -1,4 +1,4 @@
-"""Callbacks that draw: 2-D projections, cluster distributions per column, reconstructions."""
+"""Output steps that draw: 2-D projections, cluster distributions per column, reconstructions."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
-from musiclust.callbacks.base import ResultCallback, RunResult  # noqa: E402
+from musiclust.outputs.result import OutputStep, RunResult  # noqa: E402
 from musiclust.errors import ConfigError  # noqa: E402
 from musiclust.io import save_figure  # noqa: E402
 from musiclust.layout import PLOT_DIRS  # noqa: E402
@@ -70,16 +69,16 @@ def _scatter(ax, points: np.ndarray, groups: np.ndarray, title: str) -> None:
     ax.legend(fontsize=7, markerscale=1.2, loc="best", frameon=False)
 
 
-class ProjectionPlotter(ResultCallback):
+class ProjectionPlotter(OutputStep):
     """``latent_visualization/{model}_{clusterer}_{method}.png``: clusters (and labels) in 2-D."""
 
     def __init__(self, methods: Sequence[str] = PROJECTIONS, max_points: int = 5000) -> None:
         unknown = [m for m in methods if m not in PROJECTIONS]
         if unknown:
-            raise ConfigError(f"callbacks.projection_plotter.methods: unknown {unknown}; use {list(PROJECTIONS)}.")
+            raise ConfigError(f"outputs.projections.methods: unknown {unknown}; use {list(PROJECTIONS)}.")
         self.methods, self.max_points = list(methods), int(max_points)
 
-    def on_result(self, trainer: pl.Trainer, pl_module: pl.LightningModule, result: RunResult) -> None:
+    def write(self, result: RunResult) -> None:
         seed = int(result.settings.get("seed", 0))
         index = np.arange(len(result.z))
         if len(index) > self.max_points:  # display only: a fixed-seed sample keeps the plot readable
@@ -98,18 +97,18 @@ class ProjectionPlotter(ResultCallback):
             save_figure(fig, result.run_dir / PROJECTION_DIR / f"{model}_{clusterer}_{method}.png")
 
 
-class DistributionPlotter(ResultCallback):
+class DistributionPlotter(OutputStep):
     """``cluster_distributions/clusters_by_{col}.png``: stacked bars of clusters per value of a column."""
 
     def __init__(self, columns: Sequence[str] | None = None) -> None:
         self.columns = list(columns) if columns else None
 
-    def on_result(self, trainer: pl.Trainer, pl_module: pl.LightningModule, result: RunResult) -> None:
-        columns = self.columns or result.extra.get("plot_columns") or []
+    def write(self, result: RunResult) -> None:
+        columns = self.columns or result.plot_columns
         missing = [c for c in columns if c not in result.manifest.columns]
         if missing:
             raise ConfigError(
-                f"callbacks.distribution_plotter.columns: {missing} not in the dataset "
+                f"outputs.distributions.columns: {missing} not in the dataset "
                 f"(columns: {list(result.manifest.columns)}). Pick existing columns."
             )
         clusters = pd.Series(result.cluster_names(), name="cluster")
@@ -124,23 +123,24 @@ class DistributionPlotter(ResultCallback):
             save_figure(fig, result.run_dir / DISTRIBUTION_DIR / f"clusters_by_{column}.png")
 
 
-class ReconstructionPlotter(ResultCallback):
+class ReconstructionPlotter(OutputStep):
     """``reconstructions/recon_examples.png``: originals vs reconstructions (lines or heatmaps)."""
 
     def __init__(self, n_examples: int = 4) -> None:
         self.n_examples = int(n_examples)
 
-    def on_result(self, trainer: pl.Trainer, pl_module: pl.LightningModule, result: RunResult) -> None:
-        if not getattr(pl_module, "reconstructs", False) or result.datamodule is None:
+    def write(self, result: RunResult) -> None:
+        model = result.model
+        if not getattr(model, "reconstructs", False) or result.datamodule is None:
             return
         dm = result.datamodule
         songs = np.linspace(0, dm.n_songs - 1, num=min(self.n_examples, dm.n_songs)).astype(int)
         take = dm.offsets[songs]  # each example song's first window (its only row without windows)
         batch = {"x": torch.from_numpy(dm.features[take]), "cond": torch.from_numpy(dm.conditions[take])}
-        batch = {k: v.to(pl_module.device) for k, v in batch.items()}
-        pl_module.eval()
+        batch = {k: v.to(model.device) for k, v in batch.items()}
+        model.eval()
         with torch.no_grad():
-            recon = pl_module.reconstruct(batch).cpu().numpy()
+            recon = model.reconstruct(batch).cpu().numpy()
         original = dm.features[take]
         is_map = original.ndim == 4
         fig, axes = plt.subplots(len(take), 2 if is_map else 1, figsize=(10 if is_map else 8, 2.4 * len(take)),
