@@ -41,10 +41,11 @@ def all_features() -> list:
     return [MFCCStats(), LogMelSpec(), MFCCFrames(frames=64)]
 
 
-def test_parallel_extraction_equals_sequential(manifest):
+def test_parallel_extraction_equals_sequential(manifest, monkeypatch):
+    monkeypatch.setattr(audio, "AUDIO_SECONDS_PER_WORKER", 1.0)  # the tiny set would not pay for a pool
+    assert audio.worker_count(2, len(manifest), audio.audio_seconds(manifest["audio_path"].tolist(), None)) == 2
     sequential = extract_audio(manifest, all_features(), n_jobs=1)
     parallel = extract_audio(manifest, all_features(), n_jobs=2)
-    assert audio.worker_count(2, len(manifest)) == 2
     for one, two in zip(sequential, parallel, strict=True):
         np.testing.assert_array_equal(one.values, two.values)
         np.testing.assert_array_equal(one.ids, two.ids)
@@ -61,6 +62,19 @@ def test_parallel_extraction_equals_sequential(manifest):
     skipped = sequential[0].skipped.set_index("id")
     assert list(skipped.index) == ["gone", "short"]
     assert "missing" in skipped.loc["gone", "reason"] and "short" in skipped.loc["short", "reason"]
+
+
+def test_worker_processes_only_for_enough_audio(manifest):
+    paths = manifest["audio_path"].tolist()
+    readable = len(paths) - 1  # the missing file counts as no audio
+    assert audio.audio_seconds(paths, None, sample=len(paths)) == pytest.approx((readable - 1) * 2.0 + 0.1)
+    assert audio.audio_seconds(paths, 1.0, sample=len(paths)) == pytest.approx((readable - 1) * 1.0 + 0.1)
+    assert audio.audio_seconds([], None) == 0.0
+    per_worker = audio.AUDIO_SECONDS_PER_WORKER
+    assert audio.worker_count(-1, len(paths), audio.audio_seconds(paths, None)) == 1  # a pool would not pay off
+    assert audio.worker_count(4, 1000, 2.5 * per_worker) == 2
+    assert audio.worker_count(2, 1000, 100 * per_worker) == 2
+    assert audio.worker_count(4, 3, 100 * per_worker) == 3  # never more processes than files
 
 
 def test_shared_spectra_match_librosa(manifest):

@@ -10,9 +10,8 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor
 from functools import lru_cache
-from time import perf_counter
+from time import perf_counter, sleep
 from typing import Any
 
 import numpy as np
@@ -24,15 +23,18 @@ from musiclust.features.base import FeatureExtractor, FeatureSet
 
 log = logging.getLogger(__name__)
 
-#: fewest files per worker process: a process (and its librosa import, seconds) must have enough work to pay off
-MIN_FILES_PER_WORKER = 8
+#: seconds of audio a worker process must get to pay for its start-up: a fresh interpreter that imports librosa
+#: and loads its numba code uses about as much CPU as extracting this much (2.3-3 s against 1.4-1.6 ms per second
+#: of audio for mfcc + logmelspec, measured with benchmarks/extraction.py's files)
+AUDIO_SECONDS_PER_WORKER = 1800
 #: most files per task sent to a worker: small enough for load balancing and a live progress bar
 MAX_CHUNK_FILES = 64
 #: seconds before the extraction progress bar appears (short extractions show none)
 PROGRESS_DELAY = 2.0
-#: modules the worker fork server imports once, so that forked workers start with them loaded and warm
-#: (``__main__`` as multiprocessing does by default: workers re-run the main module, its imports are then done)
-WORKER_PRELOAD = ["__main__", "musiclust.features.worker_warmup"]
+#: seconds an idle worker process waits for the next extraction before it exits
+WORKER_IDLE_SECONDS = 300
+#: how often a worker process checks that the process that started it is still alive
+PARENT_CHECK_SECONDS = 0.5
 
 
 @lru_cache(maxsize=32)
@@ -209,53 +211,60 @@ def _extract_task(start: int, paths: Sequence[str], features: Sequence[AudioFeat
     return start, _extract_chunk(paths, features)
 
 
-def warm_up(sr: int = 22050) -> None:
-    """Run decoding's and the built-in features' librosa code once on a second of noise.
+def audio_seconds(paths: Sequence[str], duration: float | None, sample: int = 32) -> float:
+    """Estimated seconds of audio to decode, from the headers of up to ``sample`` evenly spaced files.
 
-    The fork server calls this (``worker_warmup``) so that numba's compiled functions are loaded before
-    workers are forked from it; otherwise every new worker spends about a second on its first song.
+    Reading a header costs well under a millisecond; unreadable files count as none (they are skipped).
     """
-    import librosa
-    from threadpoolctl import threadpool_limits
+    import soundfile as sf
 
-    noise = 0.1 * np.random.default_rng(0).standard_normal((2, sr)).astype(np.float32)
-    with threadpool_limits(limits=1, user_api="blas"):
-        spectra = Spectra(librosa.to_mono(noise), sr)
-        for feature in (MFCCStats(sr=sr), MFCCFrames(sr=sr), LogMelSpec(sr=sr)):
-            feature.from_spectra(spectra)
+    if not paths:
+        return 0.0
+    picked = [paths[i] for i in np.linspace(0, len(paths) - 1, min(sample, len(paths))).astype(int)]
+    seconds = []
+    for path in picked:
+        try:
+            info = sf.info(path)
+            seconds.append(info.frames / info.samplerate)
+        except Exception:  # noqa: BLE001 - missing or undecodable: decode reports it, it costs nothing here
+            seconds.append(0.0)
+    per_file = np.minimum(seconds, duration) if duration is not None else np.asarray(seconds)
+    return float(per_file.mean()) * len(paths)
 
 
-def worker_count(n_jobs: int, n_files: int) -> int:
-    """Processes to use: ``n_jobs`` (-1 = all cores), but at least MIN_FILES_PER_WORKER files each."""
+def worker_count(n_jobs: int, n_files: int, seconds_of_audio: float) -> int:
+    """Processes to use: ``n_jobs`` (-1 = all cores), but only as many as have AUDIO_SECONDS_PER_WORKER each.
+
+    Each worker is a fresh interpreter that imports librosa: on free cores it saves its share of the work, on
+    busy cores its start-up is time lost. With at least its start-up's worth of audio per worker, what the pool
+    can lose on a busy machine is no more than what it saves on an idle one; below that, one process is used.
+    """
     from joblib import effective_n_jobs
 
-    return max(1, min(effective_n_jobs(n_jobs), n_files // MIN_FILES_PER_WORKER))
+    return max(1, min(effective_n_jobs(n_jobs), n_files, int(seconds_of_audio // AUDIO_SECONDS_PER_WORKER)))
 
 
-def _process_pool(workers: int) -> Executor:
-    """Worker processes forked from a fork server that has imported and run librosa once (``WORKER_PRELOAD``).
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker as soon as the process that started it is gone, even SIGKILLed.
 
-    Importing librosa (scipy.signal, numba) takes seconds of CPU; a fresh interpreter per worker would pay it
-    once per worker, a fork server pays it once per run and later pools fork from it again at no cost.
-    The fork server is a clean single-threaded process, so forking it is safe even after torch has started
-    threads in this one. Where there is no fork server (Windows), workers are spawned.
+    loky workers otherwise wait out their idle timeout (minutes) as orphans; and loky's resource tracker
+    exits once the last worker holding its pipe has.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import threading
 
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(WORKER_PRELOAD)
-    else:
-        context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    def watch() -> None:
+        while os.getppid() == parent:  # an orphan is re-parented, so its parent id changes
+            sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="musiclust-exit-with-parent", daemon=True).start()
 
 
 def _run_chunks(
     paths: list[str], features: Sequence[AudioFeature], workers: int
 ) -> Iterator[tuple[int, ChunkResult]]:
     """(start row, result) per chunk of contiguous files, in completion order."""
-    from concurrent.futures import as_completed
+    from joblib import Parallel, delayed, parallel_config
 
     size = max(1, min(MAX_CHUNK_FILES, math.ceil(len(paths) / (workers * 4))))
     tasks = [(start, paths[start : start + size]) for start in range(0, len(paths), size)]
@@ -263,15 +272,13 @@ def _run_chunks(
         for start, chunk in tasks:
             yield start, _extract_chunk(chunk, features)
         return
-    # processes, not threads: librosa's Python-level work holds the GIL
-    with _process_pool(workers) as pool:
-        futures = [pool.submit(_extract_task, start, chunk, features) for start, chunk in tasks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    # processes, not threads: librosa's Python-level work holds the GIL. loky keeps the workers for the next
+    # extraction in this process (sweep jobs, hybrid features); one BLAS thread each, parallelism is across files
+    with parallel_config(backend="loky", inner_max_num_threads=1, idle_worker_timeout=WORKER_IDLE_SECONDS,
+                         initializer=_exit_with_parent, initargs=(os.getpid(),)):
+        chunks = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)(
+            delayed(_extract_task)(start, chunk, features) for start, chunk in tasks)
+    yield from chunks
 
 
 def _compact_rows(array: np.ndarray, rows: np.ndarray, block: int = 4096) -> None:
@@ -287,8 +294,9 @@ def extract_audio(
 ) -> list[FeatureSet]:
     """Decode every file once and compute all ``features`` from it, in parallel processes.
 
-    Files are split into contiguous chunks for ``n_jobs`` worker processes (-1 = all cores; fewer when there
-    are few files, see :func:`worker_count`), forked from a fork server that imports librosa once per run.
+    Files are split into contiguous chunks for ``n_jobs`` worker processes (-1 = all cores; fewer, or none,
+    when there is too little audio to pay for starting them, see :func:`worker_count`), kept by loky for the
+    next extraction in this process.
     Features that share an STFT compute it once per song. Each chunk comes back as one float32 array per
     feature and is copied straight into place, so rows keep the manifest order whatever the number of
     processes. ``progress``: show a tqdm bar (None = only on a terminal); it appears once extraction has
@@ -303,7 +311,9 @@ def extract_audio(
         raise ValueError("features decoded together must share sr, duration and min_duration")
     ids = manifest[ID].astype(str).to_numpy()
     paths = manifest[AUDIO].astype(str).tolist()
-    n_files, workers = len(paths), worker_count(n_jobs, len(paths))
+    n_files, workers = len(paths), 1
+    if n_jobs != 1 and n_files > 1:
+        workers = worker_count(n_jobs, n_files, audio_seconds(paths, features[0].duration))
     names = "+".join(f.name for f in features)
     outputs: list[np.ndarray | None] = [None] * len(features)
     windows: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in features]  # windowed: per chunk start
