@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(VENV)/bin/musiclust $(ARGS)
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test-all: $(STAMP)

@@ -15,6 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from musiclust import __version__
+from musiclust.io import write_json
+
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "clustering_metrics.csv"
@@ -55,9 +58,6 @@ def read_marker(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 
 def write_marker(run_dir: str | os.PathLike, fingerprint: str, debug: bool = False) -> Path:
     """Mark ``run_dir`` finished: call it after every other output was written."""
-    from musiclust import __version__
-    from musiclust.io import write_json
-
     return write_json({
         "fingerprint": fingerprint,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

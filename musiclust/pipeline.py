@@ -1,8 +1,8 @@
 """One path for every experiment: data → features → model → embeddings → clusters → metrics → outputs.
 
 Each stage lives in its own room (``data/``, ``features/``, ``training/``, ``clustering/``, ``outputs/``); this
-module only puts them in order. The training stack (torch, Lightning) is imported once the settings and the
-dataset have been checked, so a mistake in either answers in about a second.
+module only puts them in order. The heavy libraries (scikit-learn, torch, Lightning) are imported once the settings
+and the dataset have been checked, so a mistake in either answers in about a second.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, open_dict
 
-from musiclust.clustering.metrics import evaluate
-from musiclust.clustering.plan import ClusteringPlan
 from musiclust.config import settings_of, validate
 from musiclust.data.songs import load_songs, report_skips
 from musiclust.features.base import features_for
@@ -30,6 +28,9 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     songs = load_songs(cfg)
     cfg = with_k(cfg, songs.k)  # k=auto → the number of label values
+    from musiclust.clustering.metrics import evaluate  # scikit-learn from here on
+    from musiclust.clustering.plan import ClusteringPlan
+
     clustering = ClusteringPlan.from_config(cfg, len(songs.manifest))
 
     features, from_cache = features_for(cfg.feature, songs.manifest, cfg.paths.cache_dir, bool(cfg.cache))

@@ -69,8 +69,8 @@ def test_manifest_without_audio_for_audio_feature(cli_args, tmp_path):
 
 
 def test_finished_run_dir_is_not_overwritten_unless_asked(make_cfg, tmp_path, caplog):
+    from musiclust.jobs import run_and_report
     from musiclust.layout import write_marker
-    from musiclust.run import run_and_report
 
     run_dir = tmp_path / "finished"
     run_dir.mkdir()

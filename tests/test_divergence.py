@@ -11,10 +11,10 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
 from musiclust.errors import TrainingDiverged
+from musiclust.jobs import run_and_report
 from musiclust.layout import METRICS_FILE
 from musiclust.models import EmbeddingModel
 from musiclust.pipeline import run_experiment
-from musiclust.run import run_and_report
 from tests.conftest import compose_config
 from tests.test_models import QUIET
 

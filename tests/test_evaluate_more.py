@@ -13,13 +13,12 @@ from musiclust.clustering.metrics import (
     external_metrics,
     labelled_metrics,
     largest_class_share,
-    objective_names,
     purity,
-    resolve_objective,
 )
+from musiclust.clustering.objectives import objective_names, resolve_objective
 from musiclust.errors import ConfigError
+from musiclust.jobs import objective_of, run_and_report
 from musiclust.pipeline import run_experiment
-from musiclust.run import objective_of, run_and_report
 
 
 def brute_force_accuracy(labels, clusters) -> float:

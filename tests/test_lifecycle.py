@@ -14,8 +14,8 @@ import torch
 
 from musiclust.compare import find_runs, run_status
 from musiclust.compare import main as compare_main
+from musiclust.jobs import run_and_report
 from musiclust.layout import DONE_FILE, METRICS_FILE
-from musiclust.run import run_and_report
 from tests.conftest import compose_config
 from tests.music_fixtures import lyrics_for
 

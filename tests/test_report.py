@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from musiclust.run import run_and_report
+from musiclust.jobs import run_and_report
 
 
 class ReportParser(HTMLParser):

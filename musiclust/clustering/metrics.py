@@ -27,14 +27,10 @@ from sklearn import metrics as skm
 from sklearn.metrics.cluster import contingency_matrix
 
 from musiclust.clustering.base import NOISE
-from musiclust.errors import ConfigError
+from musiclust.clustering.objectives import EXTERNAL_METRICS, INTERNAL_METRICS
 
 log = logging.getLogger(__name__)
 
-#: external metrics (with a label column), in the order they are reported
-EXTERNAL_METRICS = ("ari", "ami", "nmi", "acc", "purity", "homogeneity", "completeness")
-#: internal metrics (of the embedding), computed with or without labels
-INTERNAL_METRICS = ("silhouette", "calinski_harabasz", "davies_bouldin")
 #: the random baseline: the mean (and std) over this many fixed-seed permutations of the cluster assignments
 RANDOM_BASELINE_PERMUTATIONS = 20
 RANDOM_BASELINE_SEED = 0
@@ -182,25 +178,6 @@ def sanity_report(metrics: dict[str, Any], k_requested: int | None = None) -> di
                         f"{metrics['n_noise']} of {metrics['n_songs']} songs are noise")
     out["sanity"] = "; ".join(problems) or "ok"
     return out
-
-
-def objective_names(labelled: bool) -> list[str]:
-    """The metrics a run can return to a sweeper as ``objective``: with a ``label_col`` or without."""
-    return [*(EXTERNAL_METRICS if labelled else ()), *INTERNAL_METRICS, "coverage"]
-
-
-def resolve_objective(name: str | None, labelled: bool) -> str:
-    """``objective`` as a metric name: ``auto`` (or null) is nmi with labels, silhouette without; any other
-    name must be one the run produces, else one :class:`ConfigError` lists the valid names."""
-    if name is None or str(name) == "auto":
-        return "nmi" if labelled else "silhouette"
-    valid = objective_names(labelled)
-    if str(name) not in valid:
-        unlabelled_hint = "" if labelled or str(name) not in EXTERNAL_METRICS else \
-            f" ({name} needs a label column: set label_col)"
-        raise ConfigError(f"objective={name} is not a metric this run produces{unlabelled_hint}. "
-                          f"Use objective=auto or one of: {', '.join(valid)}.")
-    return str(name)
 
 
 def evaluate(

@@ -1,0 +1,160 @@
+"""A job's life in its run dir: refused when the dir holds a finished run, kept on ``resume=true``, otherwise the
+dir's old outputs are cleared, the config and the log are written, the experiment runs, and the completion
+marker is written last. User errors end a single run with one message (exit 2); a sweep records them per job."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from musiclust.clustering.objectives import resolve_objective
+from musiclust.config import validate
+from musiclust.errors import ConfigError, MusiclustError
+from musiclust.io import write_text
+from musiclust.layout import ERROR_FILE, HYDRA_DIR, RUN_LOG_FILE, clear_outputs, read_marker, write_marker
+from musiclust.pipeline import run_experiment
+from musiclust.sweep import config_fingerprint, finished_metrics, note_job
+
+log = logging.getLogger("musiclust")
+
+
+def objective_name(cfg: DictConfig) -> str:
+    """The metric named by ``objective`` (``auto``: nmi with a ``label_col``, else silhouette); a name the run
+    does not produce stops it with one ConfigError listing the valid names."""
+    return resolve_objective(cfg.get("objective"), labelled=bool(cfg.get("label_col")))
+
+
+def objective_of(cfg: DictConfig, metrics: dict) -> float:
+    """The value a sweeper optimises: the metric named by ``objective`` (NaN when the run could not compute it)."""
+    value = metrics.get(objective_name(cfg), float("nan"))
+    return float(value) if value is not None else float("nan")
+
+
+def _is_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _in_worker_processes() -> bool:
+    """Launchers that run jobs in pooled worker processes, where DataLoader workers cannot be started."""
+    return HydraConfig.initialized() and "joblib" in str(HydraConfig.get().launcher.get("_target_", ""))
+
+
+def is_debug_run(cfg: DictConfig) -> bool:
+    """A trial run (``trainer.fast_dev_run``): marked as such and left out of comparisons unless asked."""
+    return bool(cfg.get("trainer") is not None and cfg.trainer.get("fast_dev_run"))
+
+
+def check_run_dir(cfg: DictConfig, run_dir: Path, fingerprint: str) -> dict | None:
+    """Decide, before anything in ``run_dir`` is touched, whether this run may go on.
+
+    Returns the stored metrics of a finished run that ``resume=true`` keeps, None when the run is to be
+    (re)computed; raises :class:`ConfigError` when the dir holds a finished run that must not be touched.
+    """
+    if cfg.get("overwrite") or read_marker(run_dir) is None:
+        return None
+    if not cfg.get("resume"):
+        raise ConfigError(
+            f"{run_dir} already holds the results of a finished run; nothing was changed. Add resume=true to keep "
+            "finished jobs, overwrite=true to recompute them, or choose another hydra.sweep.dir / hydra.run.dir."
+        )
+    return finished_metrics(run_dir, fingerprint)
+
+
+def write_job_config(cfg: DictConfig, run_dir: Path) -> None:
+    """``.hydra/{config,hydra,overrides}.yaml``, as Hydra writes them (Hydra is told not to: ``output_subdir:
+    null``), so a run dir stays self-describing; written only once the run is known to be (re)computed."""
+    hydra_dir = run_dir / HYDRA_DIR
+    write_text(OmegaConf.to_yaml(cfg), hydra_dir / "config.yaml")
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        write_text(OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})), hydra_dir / "hydra.yaml")
+        write_text(OmegaConf.to_yaml(hydra_cfg.overrides.task), hydra_dir / "overrides.yaml")
+
+
+@contextmanager
+def run_log(run_dir: Path) -> Iterator[None]:
+    """Copy every log record of the run to ``<run dir>/run.log`` (Hydra's job logging only prints)."""
+    handler = logging.FileHandler(run_dir / RUN_LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def run_and_report(cfg: DictConfig) -> float:
+    """Run one experiment. User errors end a single run with one message (exit 2); in a sweep every
+    failure is written to the job's ``error.txt`` and the sweep goes on, so finished jobs are kept.
+
+    A dir that holds a finished run (its completion marker exists) is refused untouched, unless
+    ``overwrite=true`` (recompute) or ``resume=true`` (keep it when its config is the same). A run that is
+    (re)computed first clears every musiclust output of its dir, and marks the dir finished last.
+    """
+    run_dir = Path(cfg.paths.output_dir)
+    try:
+        validate(cfg)  # an invalid value or a misspelt objective fails before anything is touched
+        objective_name(cfg)
+        fingerprint = config_fingerprint(cfg)
+        stored = check_run_dir(cfg, run_dir, fingerprint)
+    except ConfigError as err:
+        if _is_multirun():
+            note_job(run_dir, "refused", str(err))
+            log.error("Job refused: %s", err)
+            return float("nan")
+        log.error("musiclust: error: %s", err)
+        sys.exit(2)
+    if stored is not None:
+        note_job(run_dir, "kept")
+        log.info("resume=true: %s already finished; keeping its results", run_dir)
+        return objective_of(cfg, stored)
+
+    note_job(run_dir, "started")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    removed = clear_outputs(run_dir)  # what an earlier attempt left (stale error.txt, last.ckpt) no longer applies
+    write_job_config(cfg, run_dir)
+    with run_log(run_dir):
+        if removed:
+            log.info("Cleared the earlier outputs of %s: %s", run_dir, ", ".join(removed))
+        return _compute(cfg, run_dir, fingerprint)
+
+
+def _compute(cfg: DictConfig, run_dir: Path, fingerprint: str) -> float:
+    try:
+        if _in_worker_processes() and cfg.get("num_workers"):
+            log.info("num_workers=%s → 0: the joblib launcher's workers cannot start DataLoader workers",
+                     cfg.num_workers)
+            cfg = cfg.copy()
+            cfg.num_workers = 0
+        result = run_experiment(cfg)
+        write_marker(run_dir, fingerprint, debug=is_debug_run(cfg))  # last: every output is written
+    except Exception as err:
+        user_error = isinstance(err, MusiclustError)
+        detail = str(err) if user_error else "".join(traceback.format_exception(err))
+        if _is_multirun():
+            write_text(f"{type(err).__name__}: {detail}\n", run_dir / ERROR_FILE)
+            log.error("Job failed: %s (details in %s)", err, run_dir / ERROR_FILE)
+            return float("nan")
+        if user_error:
+            log.error("musiclust: error: %s", err)
+            sys.exit(2)
+        raise
+    value = objective_of(cfg, result.metrics)
+    shown = ", ".join(
+        f"{key}={result.metrics[key]:.3f}" for key in ("nmi", "ari", "purity", "silhouette")
+        if key in result.metrics and isinstance(result.metrics[key], float) and not math.isnan(result.metrics[key])
+    )
+    log.info("Done: %s | %s", shown, result.run_dir)
+    print(f"Results in {result.run_dir}  ({shown})")
+    return value
