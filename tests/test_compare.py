@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from musiclust import compare
 from musiclust.compare import aggregate, display_frame, find_runs, main, stability, summarize, varying_settings
-from musiclust.config import settings_of
+from musiclust.config import SETTING_NAMES, settings_of
 from musiclust.layout import write_marker
 from musiclust.sweep import write_sweep_comparison
 
@@ -200,10 +200,13 @@ def test_cli_without_runs(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
-def test_a_failed_runs_settings_are_read_from_its_config_like_a_finished_runs(tmp_path):
+@pytest.mark.parametrize("model", ["beta_vae", "pca"])
+def test_a_failed_runs_settings_are_read_from_its_config_like_a_finished_runs(tmp_path, model):
+    """A failed job's settings equal what the pipeline records for that config, so it lands in its cell
+    (for PCA: no backbone, reducer none), except the normalization policy that only a run works out."""
     from tests.conftest import compose_config
 
-    cfg = compose_config(["model=beta_vae", "k=4", "seed=3"], tmp_path / "run")
+    cfg = compose_config([f"model={model}", "k=4", "seed=3"], tmp_path / "run")
     recorded = settings_of(cfg, k=4, normalization="standard")
     hydra_dir = tmp_path / "failed" / ".hydra"
     hydra_dir.mkdir(parents=True)
@@ -211,8 +214,9 @@ def test_a_failed_runs_settings_are_read_from_its_config_like_a_finished_runs(tm
     (tmp_path / "failed" / "error.txt").write_text("ConfigError: boom\n")
     settings, _, status = compare.read_run(tmp_path / "failed")
     assert status["status"] == "failed"
-    for name in ("model", "k", "seed", "beta", "latent_dim", "feature", "clusterer"):
-        assert settings[name] == recorded[name], name
+    for name in SETTING_NAMES:
+        if name != "normalization":
+            assert settings[name] == recorded[name], name
 
 
 def test_compare_imports_no_torch(tmp_path):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from musiclust.config import SETTING_NAMES, SETTINGS
+from musiclust.config import SETTING_NAMES, setting_of_override, settings_of
 from musiclust.errors import DataError
 from musiclust.layout import (
     DONE_FILE,
@@ -39,11 +39,6 @@ BOOKKEEPING_PREFIXES = (
     "trainer.enable_progress_bar", "feature.n_jobs",
 )
 STATUS_COLUMNS = ("status", "error", "run_dir")
-#: settings written by the pipeline (musiclust.config.SETTINGS) and where to find them in a job's config
-SETTING_SOURCES: dict[str, tuple[str, ...]] = {
-    s.name: (s.key, *((f"@{s.group}",) if s.group else ())) for s in SETTINGS}
-#: command-line overrides that name a setting above (so the override adds no extra column)
-OVERRIDE_ALIASES = {key: s.name for s in SETTINGS for key in (s.name, s.key, s.group) if key}
 
 
 def is_run_dir(path: Path) -> bool:
@@ -147,19 +142,10 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
     choices = _select(_load_yaml(run_dir / HYDRA_DIR / "hydra.yaml"), "hydra.runtime.choices") or {}
     overrides = _override_pairs(_load_yaml(run_dir / HYDRA_DIR / "overrides.yaml") or [])
 
-    settings: dict[str, Any] = {}
-    for name, sources in SETTING_SOURCES.items():
-        if name in row:
-            settings[name] = _clean(row.pop(name))
-            continue
-        value = None
-        for source in sources:
-            value = choices.get(source[1:]) if source.startswith("@") else _select(config, source)
-            if value is not None:
-                break
-        settings[name] = _clean(value)
+    derived = settings_of(config, choices)
+    settings = {name: _clean(row.pop(name) if name in row else derived[name]) for name in SETTING_NAMES}
     for key, value in overrides.items():
-        if key not in OVERRIDE_ALIASES and not _is_bookkeeping(key):
+        if setting_of_override(key) is None and not _is_bookkeeping(key):
             composed = _select(config, key) if "/" not in key else None
             settings[key] = _clean(value if composed is None or isinstance(composed, dict) else composed)
     metrics = {k: v for k, v in row.items() if k not in settings and k != "run_dir"}
