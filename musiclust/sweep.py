@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from musiclust import compare
 from musiclust.io import write_csv, write_json
 from musiclust.layout import METRICS_FILE, SWEEP_JOBS_DIR, journal_entry, read_marker
 
@@ -54,8 +55,6 @@ def write_sweep_comparison(
     sweep refused (its dir holds another configuration's results) is listed as failed, without those results.
     Debug runs (``trainer.fast_dev_run``) are left out unless ``include_debug``. Returns None without jobs.
     """
-    from musiclust import compare
-
     sweep_dir = Path(sweep_dir)
     runs = compare.find_runs([sweep_dir], include_incomplete=True, since=since, include_debug=include_debug)
     if runs.empty:
@@ -129,14 +128,12 @@ class ComparisonWriter(Callback):
 def finished_sweep_problem(config: DictConfig) -> str | None:
     """Why a multirun must not start (its sweep dir already holds finished jobs and neither ``resume=true``
     nor ``overwrite=true`` was given), or None."""
-    from musiclust.compare import iter_run_dirs
-
     if config.get("resume") or config.get("overwrite"):
         return None
     sweep_dir = Path(str(config.hydra.sweep.dir))
     if not sweep_dir.is_dir():
         return None
-    finished = [d for d in iter_run_dirs([sweep_dir]) if read_marker(d) is not None]
+    finished = [d for d in compare.iter_run_dirs([sweep_dir]) if read_marker(d) is not None]
     if not finished:
         return None
     names = ", ".join(sorted((d.name for d in finished), key=_job_order))

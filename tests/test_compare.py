@@ -5,6 +5,9 @@ tests/test_sweeps.py compares real sweep and single-run dirs end to end.
 """
 
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +17,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from musiclust import compare
-from musiclust.compare import aggregate, find_runs, main, stability, summarize, varying_settings
+from musiclust.compare import aggregate, display_frame, find_runs, main, stability, summarize, varying_settings
+from musiclust.config import SETTING_NAMES, settings_of
 from musiclust.layout import write_marker
 from musiclust.sweep import write_sweep_comparison
 
@@ -50,6 +54,12 @@ def write_run(run_dir: Path, model: str, seed: int, nmi: float | None, clusters=
                  mean=np.zeros(2), std=np.ones(2))
         write_marker(run_dir, fingerprint=f"{model}-{seed}")
     return run_dir
+
+
+def markdown_cells(text: str) -> list[list[str]]:
+    """The cells of a Markdown table, row by row (header first, separator line left out, ``\\|`` kept)."""
+    rows = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]] for line in text.splitlines()]
+    return [row for row in rows if not all(re.fullmatch(r":?-+:?", cell) for cell in row)]
 
 
 @pytest.fixture
@@ -134,17 +144,24 @@ def test_summary_has_one_row_per_cell(sweep):
 def test_cli_combines_dirs_and_writes_csv_markdown_and_charts(sweep, tmp_path, capsys):
     other_day = tmp_path / "multirun" / "2024-02-03_09-00-00_medium"
     write_run(other_day / "0", "raw", 0, 0.3)
+    write_run(other_day / "1", "raw", 1, None, error="DataError: a | pipe\nand a second line\n")
     single = write_run(tmp_path / "runs" / "2024-02-04_12-00-00", "ae", 7, 0.65)
     out = tmp_path / "report" / "cmp"
     code = main([str(sweep), str(other_day), str(single), "--metric", "nmi", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     table = pd.read_csv(out.with_suffix(".csv"))
-    assert len(table) == 7 and table["run_dir"].is_unique  # 4 ok + 1 failed + raw + ae; incomplete ignored
+    assert len(table) == 8 and table["run_dir"].is_unique  # 4 ok + 2 failed + raw + ae; incomplete ignored
     ok = table[table["status"] == "ok"]
     assert list(ok["nmi"]) == sorted(ok["nmi"], reverse=True)  # best first
     assert table["status"].iloc[-1] == "failed"  # no metric: last
-    assert "| model |" in out.with_suffix(".md").read_text()
+    # the Markdown table holds the printed (rounded) cells of every row; a | inside a cell is escaped
+    with pytest.warns(UserWarning, match="incomplete"):
+        shown = display_frame(compare.compare([sweep, other_day, single], metric="nmi").table)
+    expected = [list(shown.columns), *(list(row) for row in shown.itertuples(index=False))]
+    assert markdown_cells(out.with_suffix(".md").read_text()) == [
+        [cell.replace("|", "\\|") for cell in row] for row in expected]
+    assert "DataError: a \\| pipe and a second line" in out.with_suffix(".md").read_text()
     for metric in ("nmi", "ari", "silhouette"):
         assert (tmp_path / "report" / f"cmp_{metric}.png").stat().st_size > 1000
     assert "conv2d needs" in printed and "wrote" in printed
@@ -183,11 +200,13 @@ def test_cli_without_runs(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
-def test_a_failed_runs_settings_are_read_from_its_config_like_a_finished_runs(tmp_path):
-    from musiclust.config import settings_of
+@pytest.mark.parametrize("model", ["beta_vae", "pca"])
+def test_a_failed_runs_settings_are_read_from_its_config_like_a_finished_runs(tmp_path, model):
+    """A failed job's settings equal what the pipeline records for that config, so it lands in its cell
+    (for PCA: no backbone, reducer none), except the normalization policy that only a run works out."""
     from tests.conftest import compose_config
 
-    cfg = compose_config(["model=beta_vae", "k=4", "seed=3"], tmp_path / "run")
+    cfg = compose_config([f"model={model}", "k=4", "seed=3"], tmp_path / "run")
     recorded = settings_of(cfg, k=4, normalization="standard")
     hydra_dir = tmp_path / "failed" / ".hydra"
     hydra_dir.mkdir(parents=True)
@@ -195,8 +214,25 @@ def test_a_failed_runs_settings_are_read_from_its_config_like_a_finished_runs(tm
     (tmp_path / "failed" / "error.txt").write_text("ConfigError: boom\n")
     settings, _, status = compare.read_run(tmp_path / "failed")
     assert status["status"] == "failed"
-    for name in ("model", "k", "seed", "beta", "latent_dim", "feature", "clusterer"):
-        assert settings[name] == recorded[name], name
+    for name in SETTING_NAMES:
+        if name != "normalization":
+            assert settings[name] == recorded[name], name
+
+
+def test_compare_imports_no_torch(tmp_path):
+    """musiclust-compare (and the sweep callback, loaded in every sweep's launcher) never import torch or Lightning,
+    even when they write charts and the HTML report."""
+    write_run(tmp_path / "runs" / "0", "vae", 0, 0.5)
+    write_run(tmp_path / "runs" / "1", "vae", 1, 0.7)
+    script = ("import sys\nimport musiclust.sweep\nfrom musiclust.compare import main\n"
+              f"code = main([{str(tmp_path / 'runs')!r}, '--group-by', '--out', {str(tmp_path / 'cmp')!r}, "
+              f"'--html', {str(tmp_path / 'report.html')!r}])\n"
+              "heavy = sorted(m for m in ('torch', 'pytorch_lightning', 'lightning') if m in sys.modules)\n"
+              "print('heavy:', heavy)\nsys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "heavy: []" in proc.stdout
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "cmp_nmi.png").is_file()
 
 
 def test_cli_when_every_run_failed_lists_the_failures(tmp_path, capsys):
@@ -219,3 +255,17 @@ def test_sweep_comparison_lists_every_job_of_this_sweep_only(sweep):
     assert list(table["status"]) == ["ok", "ok", "failed", "ok", "ok", "incomplete"]
     assert table_path.name == "easy_comparison.csv" and summary_path.name == "easy_comparison_summary.csv"
     assert sorted(pd.read_csv(summary_path)["model"]) == ["pca", "vae"]
+
+
+def test_compare_modules_import_only_the_layers_above_them():
+    """runs → columns → aggregate → comparison → render → report → cli: no module reaches down, so no cycle."""
+    import ast
+
+    layers = ["runs", "columns", "aggregate", "comparison", "render", "report", "cli"]
+    package = Path(compare.__file__).parent
+    for position, name in enumerate(layers):
+        tree = ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        below = {m.removeprefix("musiclust.compare.") for m in imported if m.startswith("musiclust.compare.")}
+        assert below <= set(layers[:position]), (name, below)
+        assert "musiclust.compare" not in imported, name  # the package itself re-exports every layer

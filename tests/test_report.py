@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from musiclust.compare import compare, main, write_report
+from musiclust.compare.report import IMAGE_SECTIONS
 from musiclust.jobs import run_and_report
+from tests.test_compare import write_run
 
 
 class ReportParser(HTMLParser):
@@ -19,11 +22,14 @@ class ReportParser(HTMLParser):
         self.images: list[dict[str, str]] = []
         self.external: list[str] = []
         self.scripts = 0
+        self.tags: set[str] = set()
+        self.text = ""
         self._table: str | None = None
         self._in_body = self._in_th = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        self.tags.add(tag)
         if tag == "table":
             self._table = attrs.get("id", "")
             self.table_rows[self._table], self.headers[self._table] = 0, []
@@ -51,6 +57,7 @@ class ReportParser(HTMLParser):
             self._in_th = False
 
     def handle_data(self, data):
+        self.text += data
         if self._in_th and self._table is not None:
             self.headers[self._table].append(data)
 
@@ -78,9 +85,6 @@ def parse(path: Path) -> ReportParser:
 
 
 def test_report_has_one_row_per_run_and_embeds_every_plot(three_runs, tmp_path):
-    from musiclust.compare import compare
-    from musiclust.report import IMAGE_SECTIONS, write_report
-
     comparison = compare([three_runs], metrics=["nmi", "acc", "silhouette"])
     path = write_report(comparison, tmp_path / "report.html")
     report = parse(path)
@@ -103,10 +107,18 @@ def test_report_has_one_row_per_run_and_embeds_every_plot(three_runs, tmp_path):
 
 
 def test_cli_html_flag(three_runs, tmp_path, capsys):
-    from musiclust.compare import main
-
     out = tmp_path / "nested" / "report.html"
     assert main([str(three_runs / "pca_s1"), str(three_runs / "vae"), "--html", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     report = parse(out)
     assert report.table_rows["runs"] == 2 and "summary" not in report.table_rows  # one run per cell
+
+
+def test_text_from_run_dirs_is_escaped(tmp_path):
+    """Errors and settings are shown as text, never as markup (the template autoescapes)."""
+    write_run(tmp_path / "runs" / "0", "vae", 0, 0.5, overrides=["+note=<i>x</i>"])
+    error = "DataError: <script>alert(1)</script> & <b>bold</b> \"quoted\"\n"
+    write_run(tmp_path / "runs" / "1", "vae", 1, None, error=error)
+    report = parse(write_report(compare([tmp_path / "runs"]), tmp_path / "report.html"))
+    assert report.scripts == 1 and report.tags.isdisjoint({"b", "i"})
+    assert error.strip() in report.text and "note=<i>x</i>" in report.text

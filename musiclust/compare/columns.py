@@ -1,0 +1,81 @@
+"""What each column of a runs frame is (a setting, a metric, a per-run note or a status column), the per-run
+table, and sorting best first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from musiclust.compare.runs import STATUS_COLUMNS
+from musiclust.config import SETTING_NAMES
+from musiclust.errors import ConfigError, DataError
+
+#: metrics where smaller is better (sorting and "best" picks)
+LOWER_IS_BETTER = frozenset({"davies_bouldin", "n_noise", "n_skipped", "feature_seconds", "total_seconds"})
+#: metrics shown and plotted by default, when present
+DEFAULT_METRICS = ("nmi", "ami", "ari", "purity", "silhouette", "calinski_harabasz", "davies_bouldin", "coverage",
+                   "active_dims")
+
+
+def setting_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that describe a run rather than measure it (recorded by :func:`~musiclust.compare.find_runs`;
+    for other frames: the known settings and override keys such as ``model.lr``)."""
+    if "settings" in frame.attrs:
+        return [c for c in frame.attrs["settings"] if c in frame.columns]
+    return [c for c in frame.columns if c in SETTING_NAMES or "." in c or "/" in c]
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric measurement columns (booleans such as ``features_from_cache`` are not metrics)."""
+    settings = set(setting_columns(frame))
+    return [c for c in frame.columns if c not in settings and c not in STATUS_COLUMNS
+            and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+
+
+def info_columns(frame: pd.DataFrame) -> list[str]:
+    """Per-run diagnostics that are not numbers (e.g. ``kl_per_dim``): shown per run, not aggregated."""
+    known = set(setting_columns(frame)) | set(metric_columns(frame)) | set(STATUS_COLUMNS)
+    return [c for c in frame.columns if c not in known]
+
+
+def varying_settings(frame: pd.DataFrame) -> list[str]:
+    """Setting columns whose values are not all the same."""
+    return [c for c in setting_columns(frame) if frame[c].astype(str).nunique(dropna=False) > 1]
+
+
+def default_group_by(frame: pd.DataFrame) -> list[str]:
+    """The cell of a run: every varying setting except the seed."""
+    return [c for c in varying_settings(frame) if c != "seed"]
+
+
+def check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{what}: no column {', '.join(map(repr, missing))} in these runs. "
+                          f"Available: {', '.join(map(str, frame.columns))}.")
+
+
+def choose_metrics(frame: pd.DataFrame, requested: Sequence[str] | None) -> list[str]:
+    """``requested`` (checked), else those of :data:`DEFAULT_METRICS` present, else every metric column."""
+    if requested:
+        check_columns(frame, requested, "--metrics")
+        return list(requested)
+    available = metric_columns(frame)
+    return [m for m in DEFAULT_METRICS if m in available] or available
+
+
+def run_table(frame: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
+    """Per-run view: the varying settings, all metrics, status, error and run dir (one row per run)."""
+    shown = varying_settings(frame) or [c for c in ("task", "feature", "model", "clusterer") if c in frame.columns]
+    table = frame[[*shown, *metric_columns(frame), *info_columns(frame), *STATUS_COLUMNS]]
+    if table["run_dir"].duplicated().any():
+        raise DataError("a run dir appears twice in the comparison; this is a bug in musiclust, please report it")
+    return sort_rows(table, sort_by) if sort_by else table
+
+
+def sort_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Best first by ``metric`` (ascending for lower-is-better metrics); NaN and failed runs last."""
+    check_columns(frame, [metric], "--metric")
+    ascending = metric.removesuffix("_mean") in LOWER_IS_BETTER
+    return frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
