@@ -195,7 +195,8 @@ def settings_of(cfg: DictConfig | None, choices: dict[str, Any] | None = None, *
         if setting.name in resolved:
             value = resolved[setting.name]
         else:
-            value = OmegaConf.select(cfg, setting.key, default=None) if cfg is not None else None
+            value = OmegaConf.select(cfg, setting.key, default=None, throw_on_resolution_failure=False) \
+                if cfg is not None else None
             if value is None and setting.group:
                 value = choices.get(setting.group)
         values[setting.name] = "" if value is None else value
