@@ -176,6 +176,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     metrics.update(model.summary_metrics())
     metrics.update(model.latent_diagnostics(z))
     metrics["clusterer_class"] = type(clusterer).__name__
+    metrics.update({**getattr(reducer, "used_params_", {}), **getattr(clusterer, "used_params_", {})})
     metrics["epochs_trained"] = int(trainer.current_epoch)
     metrics["n_skipped"] = int(len(skipped))
     metrics["features_from_cache"] = bool(from_cache)
