@@ -56,7 +56,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     metrics = {
         **evaluate(z, clusters, labels_true=songs.labels(), silhouette_sample_size=cfg.silhouette_sample_size,
                    seed=int(cfg.seed), z_reduced=z_reduced, k_requested=clustering.k),
-        **model.summary_metrics(), **model.latent_diagnostics(z),
+        **model.summary_metrics(), **model.latent_diagnostics(z), **clustering.used_params(),
         "clusterer_class": type(clustering.clusterer).__name__, "epochs_trained": int(trainer.current_epoch),
         "n_skipped": len(skipped), "features_from_cache": bool(from_cache),
         "feature_seconds": round(feature_seconds, 3), "total_seconds": round(time.perf_counter() - start, 3),

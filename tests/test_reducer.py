@@ -1,5 +1,7 @@
 """Reducers before clustering (none | pca | umap) and the gmm / hdbscan clusterers."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,14 +27,19 @@ def test_pca_reducer_bounds_and_keeps_the_leading_directions():
     assert not reduces(NoReducer()) and reduces(PCAReducer())
 
 
-def test_umap_reducer_is_seeded_bounded_and_keeps_clusters_apart():
+def test_umap_reducer_is_seeded_bounded_and_keeps_clusters_apart(caplog):
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
     z, truth = blobs()
-    a = UMAPReducer(n_components=3, n_neighbors=200, random_state=1).fit_transform(z)
+    bounded = UMAPReducer(n_components=3, n_neighbors=200, random_state=1)
+    with caplog.at_level(logging.WARNING):
+        a = bounded.fit_transform(z)
     b = UMAPReducer(n_components=3, n_neighbors=200, random_state=1).fit_transform(z)
-    assert a.shape == (90, 3)  # n_neighbors bounded by N − 1 instead of failing
+    assert a.shape == (90, 3)  # n_neighbors bounded by N − 1 instead of failing, with a warning
+    assert bounded.n_neighbors_ == 89 and bounded.used_params_ == {"reducer_n_components": 3, "reducer_n_neighbors": 89}
+    assert any(r.getMessage().startswith("reducer.n_neighbors=200 but each of the 90 songs has 89 others: using 89")
+               for r in caplog.records)
     np.testing.assert_allclose(a, b)
     assert adjusted_rand_score(truth, KMeans(3, n_init=5, random_state=0).fit_predict(a)) == pytest.approx(1.0)
 
@@ -57,7 +64,24 @@ def test_pca_reducer_in_a_run(make_cfg, tmp_path):
     row = pd.read_csv(tmp_path / "run" / "clustering_metrics.csv").iloc[0]
     assert row["reducer"] == "pca" and row["latent_dims"] == 80  # internal metrics stay in the embedding space
     assert np.isfinite(row["silhouette_reduced"]) and row["silhouette_reduced"] != row["silhouette"]
-    assert result.z.shape == (36, 80)
+    assert result.z.shape == (36, 80) and row["reducer_n_components"] == 3
+
+
+def test_values_bounded_by_the_data_reach_the_metrics_file(make_cfg, tmp_path, caplog):
+    """PCA's latent_dim above its cap of 32 and a reducer asking for more dims than the embedding has are lowered
+    with a warning each, and the values used are columns of clustering_metrics.csv (so are DBSCAN's)."""
+    overrides = ("model=pca", "model.latent_dim=40", "reducer=pca", "reducer.n_components=50", "clusterer=dbscan",
+                 "clusterer.min_samples=3", *QUICK)
+    with caplog.at_level(logging.WARNING):
+        result = run_experiment(make_cfg(*overrides))
+    row = pd.read_csv(tmp_path / "run" / "clustering_metrics.csv").iloc[0]
+    assert row["latent_dim"] == 40 and row["latent_dims"] == 32 and result.z.shape == (36, 32)
+    assert row["reducer_n_components"] == 32
+    assert row["clusterer_min_samples"] == 3 and row["clusterer_eps"] > 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("model.latent_dim=40 is more than PCA can give here: using 32") for m in warned)
+    assert any(m.startswith("reducer.n_components=50 but the embedding has 32 dims and 36 songs: using 32")
+               for m in warned)
 
 
 def test_n2d_umap_then_gmm(make_cfg, tmp_path):

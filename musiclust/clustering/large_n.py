@@ -6,8 +6,11 @@ import logging
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils.validation import validate_data
 
+from musiclust.clustering.estimators import bounded, check_integer
 from musiclust.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,29 +39,32 @@ def pairwise_gigabytes(n_samples: int) -> float:
 class SubsampleThenAssign(ClusterMixin, BaseEstimator):
     """Cluster a fixed-seed sample of ``sample_size`` songs with ``estimator``, then give every other song
     the cluster of its nearest sampled song: O(sample_size²) memory instead of O(N²).
+
+    Fitted: ``estimator_`` (the clone that clustered the sample), ``sample_indices_``, ``labels_`` and
+    ``used_params_`` (the sample size used, and the fitted estimator's own ``used_params_`` if it has any).
     """
 
-    def __init__(self, estimator: Any, sample_size: int = PAIRWISE_LIMIT, random_state: int = 0) -> None:
+    def __init__(self, estimator: Any, sample_size: int = PAIRWISE_LIMIT, random_state: int | None = 0) -> None:
         self.estimator = estimator
         self.sample_size = sample_size
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: Any = None) -> SubsampleThenAssign:
-        from sklearn.base import clone
-        from sklearn.neighbors import NearestNeighbors
-
-        X = np.asarray(X)
+        X = validate_data(self, X)
+        sample_size = check_integer("sample_size", self.sample_size, 1, " In a run it is large_n.pairwise_limit.")
+        n_songs = len(X)
+        self.sample_size_ = bounded("sample_size", sample_size, n_songs, f"there are {n_songs} songs")
         rng = np.random.default_rng(self.random_state)
-        sample = np.sort(rng.choice(len(X), size=min(int(self.sample_size), len(X)), replace=False))
-        sample_labels = np.asarray(clone(self.estimator).fit_predict(X[sample]), dtype=np.int64)
+        sample = np.sort(rng.choice(n_songs, size=self.sample_size_, replace=False))
+        self.estimator_ = clone(self.estimator)
+        sample_labels = np.asarray(self.estimator_.fit_predict(X[sample]), dtype=np.int64)
         nearest = NearestNeighbors(n_neighbors=1).fit(X[sample]).kneighbors(X, return_distance=False)[:, 0]
         self.labels_ = sample_labels[nearest]
         self.labels_[sample] = sample_labels
         self.sample_indices_ = sample
+        self.used_params_ = {"clusterer_sample_size": self.sample_size_,
+                             **getattr(self.estimator_, "used_params_", {})}
         return self
-
-    def fit_predict(self, X: np.ndarray, y: Any = None, **_: Any) -> np.ndarray:
-        return self.fit(X).labels_
 
 
 def scalable_clusterer(

@@ -45,6 +45,11 @@ class ClusteringPlan:
         """Give a model-assignment clusterer (``clusterer=model``) its model; fail before training if it cannot."""
         bind_model(self.clusterer, model, reduced=reduces(self.reducer))
 
+    def used_params(self) -> dict[str, Any]:
+        """The values the reducer and clusterer used where the data bounded what was asked (e.g. UMAP's
+        ``n_neighbors`` for few songs), for the metrics file: nothing is clamped silently."""
+        return {**getattr(self.reducer, "used_params_", {}), **getattr(self.clusterer, "used_params_", {})}
+
     def fit_predict(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Cluster the embeddings (in the reducer's space, if there is one): (clusters, reduced embeddings or None)."""
         z_reduced = self.reducer.fit_transform(z) if reduces(self.reducer) else None

@@ -4,47 +4,76 @@
 ``min_dist=0``, then cluster); ``pca`` keeps the leading principal components. Internal metrics
 (silhouette, Calinski–Harabasz, Davies–Bouldin) stay in the model's embedding space, so a reducer cannot
 inflate them; the silhouette in the reduced space is reported as ``silhouette_reduced``.
+
+They are scikit-learn transformers: ``__init__`` stores the parameters, ``fit`` validates them. Sizes that the
+data bounds (``n_components``, UMAP's ``n_neighbors``) are bounded with a warning, never silently; the values
+used are fitted attributes (``n_components_``, ``n_neighbors_``) and, as ``clustering_metrics.csv`` columns,
+``used_params_`` (``reducer_n_components``, ``reducer_n_neighbors``).
 """
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-
-def _check(z: np.ndarray) -> np.ndarray:
-    return check_array(z, dtype=np.float64, ensure_min_samples=2)
+from musiclust.clustering.estimators import bounded, check_integer
+from musiclust.errors import ConfigError
 
 
 class NoReducer(TransformerMixin, BaseEstimator):
     """Identity: cluster the embeddings themselves."""
 
     def fit(self, z: np.ndarray, y: object = None) -> NoReducer:
+        validate_data(self, z)
         return self
 
     def transform(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(z)
+        check_is_fitted(self)
+        return validate_data(self, z, reset=False)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]  # validation keeps float dtypes as they are
+        return tags
 
 
 class UMAPReducer(TransformerMixin, BaseEstimator):
-    """UMAP to ``n_components`` dims (bounded by N − 2), ``n_neighbors`` bounded by N − 1; seeded."""
+    """UMAP to ``n_components`` dims (bounded by N − 2), ``n_neighbors`` bounded by N − 1; seeded.
+
+    Fitted: ``umap_`` (the fitted ``umap.UMAP``), ``n_components_`` and ``n_neighbors_`` (the values used).
+    """
 
     def __init__(self, n_components: int = 10, n_neighbors: int = 20, min_dist: float = 0.0,
-                 metric: str = "euclidean", random_state: int = 0) -> None:
-        self.n_components, self.n_neighbors, self.min_dist = n_components, n_neighbors, min_dist
-        self.metric, self.random_state = metric, random_state
+                 metric: str = "euclidean", random_state: int | None = 0) -> None:
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.metric = metric
+        self.random_state = random_state
 
     def fit_transform(self, z: np.ndarray, y: object = None) -> np.ndarray:
         import umap
 
-        z = _check(z)
+        # 3 songs at least: UMAP needs 2 neighbours per song and a spectral layout below N − 1 dims
+        z = validate_data(self, z, dtype=np.float64, ensure_min_samples=3)
+        n_components = check_integer("reducer.n_components", self.n_components, 1)
+        n_neighbors = check_integer("reducer.n_neighbors", self.n_neighbors, 2)
+        if not isinstance(self.min_dist, numbers.Real) or not self.min_dist >= 0:
+            raise ConfigError(f"reducer.min_dist={self.min_dist!r}: must be a number ≥ 0 (0 = tight clumps).")
         n_songs = len(z)
+        self.n_components_ = bounded("reducer.n_components", n_components, n_songs - 2,
+                                     f"UMAP's spectral layout of {n_songs} songs has at most N − 2 dims")
+        self.n_neighbors_ = bounded("reducer.n_neighbors", n_neighbors, n_songs - 1,
+                                    f"each of the {n_songs} songs has {n_songs - 1} others")
         self.umap_ = umap.UMAP(
-            n_components=max(1, min(int(self.n_components), n_songs - 2)),
-            n_neighbors=max(2, min(int(self.n_neighbors), n_songs - 1)),
-            min_dist=float(self.min_dist), metric=self.metric, random_state=int(self.random_state), n_jobs=1,
+            n_components=self.n_components_, n_neighbors=self.n_neighbors_, min_dist=float(self.min_dist),
+            metric=self.metric, random_state=self.random_state, n_jobs=1,
         )
+        self.used_params_ = {"reducer_n_components": self.n_components_, "reducer_n_neighbors": self.n_neighbors_}
         return np.asarray(self.umap_.fit_transform(z), dtype=np.float64)
 
     def fit(self, z: np.ndarray, y: object = None) -> UMAPReducer:
@@ -52,25 +81,38 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(self.umap_.transform(_check(z)), dtype=np.float64)
+        check_is_fitted(self)
+        z = validate_data(self, z, dtype=np.float64, reset=False)
+        return np.asarray(self.umap_.transform(z), dtype=np.float64)
 
 
 class PCAReducer(TransformerMixin, BaseEstimator):
-    """PCA to ``n_components`` dims, bounded by the embedding dim and the number of songs."""
+    """PCA to ``n_components`` dims, bounded by the embedding dim and the number of songs.
 
-    def __init__(self, n_components: int = 10, whiten: bool = False, random_state: int = 0) -> None:
-        self.n_components, self.whiten, self.random_state = n_components, whiten, random_state
+    Fitted: ``pca_`` (the fitted ``sklearn.decomposition.PCA``) and ``n_components_`` (the value used).
+    """
+
+    def __init__(self, n_components: int = 10, whiten: bool = False, random_state: int | None = 0) -> None:
+        self.n_components = n_components
+        self.whiten = whiten
+        self.random_state = random_state
 
     def fit(self, z: np.ndarray, y: object = None) -> PCAReducer:
         from sklearn.decomposition import PCA
 
-        z = _check(z)
-        n_components = max(1, min(int(self.n_components), z.shape[1], len(z)))
-        self.pca_ = PCA(n_components=n_components, whiten=bool(self.whiten), random_state=self.random_state).fit(z)
+        z = validate_data(self, z, dtype=np.float64, ensure_min_samples=2)
+        n_components = check_integer("reducer.n_components", self.n_components, 1)
+        n_songs, n_dims = z.shape
+        self.n_components_ = bounded("reducer.n_components", n_components, min(n_songs, n_dims),
+                                     f"the embedding has {n_dims} dims and {n_songs} songs")
+        self.pca_ = PCA(n_components=self.n_components_, whiten=bool(self.whiten),
+                        random_state=self.random_state).fit(z)
+        self.used_params_ = {"reducer_n_components": self.n_components_}
         return self
 
     def transform(self, z: np.ndarray) -> np.ndarray:
-        return self.pca_.transform(_check(z))
+        check_is_fitted(self)
+        return self.pca_.transform(validate_data(self, z, dtype=np.float64, reset=False))
 
 
 def reduces(reducer: object) -> bool:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
 from musiclust.models.base import ClosedFormModel
 from musiclust.preprocess import flatten
 
+log = logging.getLogger(__name__)
+
 MAX_PCA_DIMS = 32
 
 
 class PCAModel(ClosedFormModel):
-    """PCA to ``latent_dim`` components, bounded by 32, by N − 1 and by the input dimension."""
+    """PCA to ``latent_dim`` components, bounded by 32, by N − 1 and by the input dimension.
+
+    A ``latent_dim`` above those bounds is lowered with a warning; the number used is ``latent_dims`` in
+    :meth:`summary_metrics` (and in the run's ``clustering_metrics.csv``).
+    """
 
     def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 32, whiten: bool = False, seed: int = 0,
                  **_: object) -> None:
@@ -28,7 +36,16 @@ class PCAModel(ClosedFormModel):
         from sklearn.decomposition import PCA
 
         flat = flatten(features)
-        n_components = max(1, min(self.latent_dim, MAX_PCA_DIMS, flat.shape[0] - 1, flat.shape[1]))
+        n_songs, n_dims = flat.shape
+        # centred data of N songs spans at most N − 1 directions; the N-th component would be noise
+        limits = {"musiclust's PCA cap": MAX_PCA_DIMS, f"the {n_songs} songs − 1": n_songs - 1,
+                  "the input dimension": n_dims}
+        n_components = max(1, min(self.latent_dim, *limits.values()))
+        if n_components < self.latent_dim:
+            why = ", ".join(f"{name} ({limit})" for name, limit in limits.items() if limit <= n_components)
+            log.warning("model.latent_dim=%d is more than PCA can give here: using %d components, bounded by %s "
+                        "(latent_dims in clustering_metrics.csv). Set model.latent_dim to at most %d to silence this.",
+                        self.latent_dim, n_components, why, n_components)
         pca = PCA(n_components=n_components, whiten=self.whiten, random_state=self.seed).fit(flat)
         scale = np.sqrt(pca.explained_variance_) if self.whiten else np.ones(n_components)
         self.components = torch.as_tensor(pca.components_, dtype=torch.float32, device=self.device)
@@ -41,7 +58,9 @@ class PCAModel(ClosedFormModel):
         return ((flat - self.center) @ self.components.T) / self.scale
 
     def summary_metrics(self) -> dict[str, object]:
-        return {"explained_variance": float(np.sum(self.explained_variance_ratio))}
+        # the components actually fitted (the buffer survives a checkpoint), which latent_dim may exceed
+        return {"explained_variance": float(np.sum(self.explained_variance_ratio)),
+                "latent_dims": int(self.components.shape[0])}
 
 
 class RawModel(ClosedFormModel):
