@@ -81,12 +81,6 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     return Path(path)
 
 
-def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, array)
-    return Path(path)
-
-
 def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Save a matplotlib figure atomically and close it."""
     import matplotlib.pyplot as plt

@@ -56,7 +56,6 @@ def tiny_overrides(demo_root: Path, cache_dir: Path) -> list[str]:
         "trainer.max_epochs=3",
         "trainer.enable_progress_bar=false",
         "outputs.projections.methods=[tsne]",
-        "feature.n_jobs=1",
     ]
 
 

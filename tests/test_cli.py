@@ -13,7 +13,7 @@ def cli_args(demo_root, shared_cache, tmp_path):
     return [
         f"dataset.root={demo_root}", *(f"dataset.{k}={v}" for k, v in TINY_DEMO.items()),
         f"paths.cache_dir={shared_cache}", f"paths.root_dir={tmp_path}", "trainer.max_epochs=2",
-        "trainer.enable_progress_bar=false", "feature.n_jobs=1",
+        "trainer.enable_progress_bar=false",
     ]
 
 

@@ -33,7 +33,6 @@ class EpochClusteringMetrics(pl.Callback):
         self.clusterer_config = clusterer
         self.every_n_epochs, self.max_songs = int(every_n_epochs), int(max_songs)
         self.silhouette_sample_size, self.seed = silhouette_sample_size, int(seed)
-        self.history: list[dict[str, float]] = []
 
     def _clusterer(self, pl_module: pl.LightningModule) -> Any:
         from musiclust.clustering.estimators import bind_model
@@ -78,5 +77,4 @@ class EpochClusteringMetrics(pl.Callback):
         values = {f"cluster/{name}": float(value) for name, value in values.items()}
         for logger in trainer.loggers:
             logger.log_metrics({**values, "epoch": float(trainer.current_epoch)}, step=trainer.global_step)
-        self.history.append({"epoch": trainer.current_epoch, **values})
         return values

@@ -115,10 +115,12 @@ class FeatureExtractor:
         return {"name": self.name, "class": type(self).__qualname__, "version": FEATURE_VERSION, **keep}
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
+        """Stop with one message when the manifest lacks a column this feature reads."""
+        self.require(manifest, list(self.required_columns))
+
+    def require(self, manifest: pd.DataFrame, columns: list[str]) -> None:
         require_columns(
-            manifest,
-            list(self.required_columns),
-            needed_by=f"feature={self.name}",
+            manifest, columns, needed_by=f"feature={self.name}",
             fix="Choose a feature that matches your data (e.g. feature=lyrics_tfidf for lyrics-only data) "
             "or map the column with dataset.<col>_col=...",
         )

@@ -28,15 +28,14 @@ class LyricsTfidf(FeatureExtractor):
     def __init__(
         self, column: str | None = None, analyzer: str = "char_wb", ngram_range: tuple[int, int] = (3, 5),
         max_features: int | None = 4000, min_df: int = 2, sublinear_tf: bool = True,
-        svd_dims: int | None = None, seed: int = 0, n_jobs: int = 1,
+        svd_dims: int | None = None, seed: int = 0,
     ) -> None:
         super().__init__(column=column, analyzer=analyzer, ngram_range=list(ngram_range),
                          max_features=max_features, min_df=min_df, sublinear_tf=sublinear_tf,
-                         svd_dims=svd_dims, seed=seed, n_jobs=n_jobs)
+                         svd_dims=svd_dims, seed=seed)
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
-        self.required_columns = (ID, lyrics_column(manifest, self.params["column"]))
-        super().check_manifest(manifest)
+        self.require(manifest, [ID, lyrics_column(manifest, self.params["column"])])
 
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:
         from sklearn.feature_extraction.text import TfidfVectorizer
