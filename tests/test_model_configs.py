@@ -71,3 +71,23 @@ def test_models_built_directly_default_to_adam(model_class):
     optimizer = model.configure_optimizers()
     assert type(optimizer) is torch.optim.Adam
     assert (optimizer.param_groups[0]["lr"], optimizer.param_groups[0]["weight_decay"]) == (0.02, 0.5)
+
+
+def test_a_checkpoint_loads_with_torch_defaults_and_keeps_the_learning_rate(tmp_path):
+    """The optimizer factory stays out of the saved hyperparameters: a pickled callable there would make
+    ``torch.load`` (weights_only by default) and ``load_from_checkpoint`` refuse the checkpoint."""
+    import numpy as np
+    import pytorch_lightning as pl
+
+    from musiclust.data.datamodule import ArrayDataModule
+
+    model = build_model("model=vae", "model.lr=0.004")
+    data = ArrayDataModule(np.random.default_rng(0).normal(size=(12, 8)), batch_size=6)
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    trainer.fit(model, datamodule=data)
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    assert torch.load(tmp_path / "last.ckpt")["hyper_parameters"]["lr"] == 0.004
+    restored = VAE.load_from_checkpoint(tmp_path / "last.ckpt", backbone=MLPBackbone([8]))
+    assert restored.configure_optimizers().param_groups[0]["lr"] == 0.004
+    torch.testing.assert_close(restored.embed_arrays(data.features), model.embed_arrays(data.features))

@@ -52,13 +52,12 @@ class VAE(EmbeddingModel):
         **_: Any,
     ) -> None:
         super().__init__()
-        # not logged: the optimizer is a Python callable (the run's .hydra/config.yaml holds its config)
-        self.save_hyperparameters(ignore=["backbone", "_"], logger=False)
-        if optimizer is None:
-            self.hparams.optimizer = functools.partial(torch.optim.Adam, lr=float(lr), weight_decay=float(weight_decay))
+        # the optimizer stays out of hparams: a pickled callable there makes checkpoints fail torch.load(weights_only)
+        self.save_hyperparameters(ignore=["backbone", "_", "optimizer"])
+        self.optimizer_factory = optimizer or functools.partial(torch.optim.Adam, lr=lr, weight_decay=weight_decay)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.latent_dim, self.beta = int(latent_dim), float(beta)
-        self.lr = float(getattr(self.hparams.optimizer, "keywords", {}).get("lr", lr))  # named by the divergence guard
+        self.lr = float(getattr(self.optimizer_factory, "keywords", {}).get("lr", lr))  # named by the divergence guard
         self.kl_warmup_epochs = int(kl_warmup_epochs)
         self.n_conditions, self.active_threshold = int(n_conditions), float(active_threshold)
         self.encoder, hidden = backbone.build_encoder(self.input_shape)
@@ -180,7 +179,7 @@ class VAE(EmbeddingModel):
             self._collapse_warned = True
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.hparams.optimizer(params=self.parameters())
+        return self.optimizer_factory(params=self.parameters())
 
     def on_train_end(self) -> None:
         # kept here because trainer.predict() resets trainer.callback_metrics afterwards
