@@ -1,5 +1,5 @@
-"""Sweeps: refusing a sweep into a finished sweep dir, the comparison written when a multirun ends, resuming
-finished jobs, and grids made of several cartesian products (task suites whose cells are not one plain product).
+"""Sweeps: refusing a sweep into a finished sweep dir, the comparison written when a multirun ends, and resuming
+finished jobs. (Task suites are Hydra's basic sweeper over experiment configs, one per cell: conf/task/.)
 
 Kept free of torch imports: Hydra loads this module in the launcher process of every sweep.
 """
@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -201,23 +200,3 @@ def journal(sweep_dir: str | Path, since: float | None = None) -> dict[str, dict
             continue
         entries[str(Path(entry["run_dir"]).resolve())] = entry
     return entries
-
-
-# ----------------------------------------------------------------------------------------------- grids
-def expand_grids(
-    grids: Sequence[dict[str, Any]], common: dict[str, Any], arguments: Sequence[str], parser: Any,
-) -> list[list[str]]:
-    """Jobs of a union of cartesian products, each job once, in order.
-
-    Every entry of ``grids`` is one product (``{key: "a,b,c"}`` like ``hydra.sweeper.params``); ``common``
-    axes (e.g. ``seed: 0,1,2``) multiply every grid; command-line ``arguments`` win over both (so
-    ``clusterer=kmeans`` collapses the clusterer axis of every grid). Jobs with the same overrides are run once.
-    """
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    jobs: dict[frozenset[str], list[str]] = {}
-    for grid in grids or [{}]:
-        entries = [f"{k}={v}" for k, v in {**common, **grid}.items()] + list(arguments)
-        for job in BasicSweeper.split_arguments(parser.parse_overrides(entries), None)[0]:
-            jobs.setdefault(frozenset(job), job)
-    return list(jobs.values())

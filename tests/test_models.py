@@ -68,7 +68,7 @@ def test_cvae_conditions_encoder_and_decoder():
 
 
 def test_autoencoder_is_deterministic_without_kl():
-    model = AutoEncoder(input_shape=(8,), backbone=MLPBackbone([16]), latent_dim=4, beta=4.0)
+    model = AutoEncoder(input_shape=(8,), backbone=MLPBackbone([16]), latent_dim=4)
     assert model.to_logvar is None and model.kl_weight() == 0.0
     batch = _batch((8,))
     mu, logvar = model.encode(batch)

@@ -1,6 +1,8 @@
 """Task suites, launchers, resuming and the sweep comparison, run as a user would (``musiclust -m ...``)."""
 
+import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import OmegaConf
@@ -19,7 +22,7 @@ from musiclust.compare import main as compare_main
 from musiclust.errors import ConfigError
 from musiclust.layout import write_marker
 from musiclust.run import CONFIG_DIR
-from musiclust.sweep import config_fingerprint, expand_grids, finished_metrics
+from musiclust.sweep import config_fingerprint, finished_metrics
 from tests.conftest import ONE_THREAD_ENV, REPO, run_cli, tiny_overrides
 
 LYRICS = ["feature=lyrics_tfidf", "label_col=language", "k=2"]
@@ -93,36 +96,104 @@ def test_easy_task_sets_its_defaults_and_command_line_wins():
     assert compose_task().task_name is None  # no task: plain runs are untouched
 
 
-def grid_jobs(task: str, *arguments: str) -> list[frozenset[str]]:
-    sweeper = OmegaConf.load(Path(CONFIG_DIR) / "task" / f"{task}.yaml").hydra.sweeper
-    jobs = expand_grids(OmegaConf.to_container(sweeper.grids), OmegaConf.to_container(sweeper.params),
-                        list(arguments), OverridesParser.create())
-    return [frozenset(job) for job in jobs]
+def suite_jobs(task: str, *arguments: str) -> list[list[str]]:
+    """The jobs of ``musiclust -m task=<task> ARGUMENTS`` as Hydra's basic sweeper forms them: the task's
+    ``hydra.sweeper.params``, then the command line (a key given twice keeps its place and takes the later value),
+    each sweep expanded (``glob`` against the config group's options), then their product."""
+    params = compose_task(f"task={task}").hydra.sweeper.params
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        axes: dict[str, list[str]] = {}
+        for override in parser.parse_overrides([*(f"{k}={v}" for k, v in params.items()), *arguments]):
+            key = override.get_key_element()
+            values = override.sweep_string_iterator() if override.is_sweep_override() else [
+                override.get_value_element_as_str()]
+            axes[key] = [f"{key}={value}" for value in values]
+    return [[f"task={task}", *job] for job in itertools.product(*axes.values())]
 
 
-def test_medium_grid_is_the_union_of_its_cells_without_duplicates():
-    jobs = grid_jobs("medium")
-    assert len(jobs) == len(set(jobs)) == 10
-    spectral = [job for job in jobs if "clusterer=spectral" in job]
-    assert spectral == [frozenset({"feature=logmelspec", "model=raw", "clusterer=spectral"})]
-    for model in ("pca", "ae"):
-        assert [job for job in jobs if f"model={model}" in job] == [
-            frozenset({"feature=logmelspec", f"model={model}", "clusterer=kmeans"})]
-    conv_vae = {job for job in jobs if "model=vae" in job}
-    assert {c for job in conv_vae for c in job if c.startswith("clusterer=")} == {
-        "clusterer=kmeans", "clusterer=agglomerative", "clusterer=dbscan"}
-    assert len(grid_jobs("medium", "seed=0,1,2")) == len(grid_jobs("medium", "seed=range(0,3)")) == 30
-    collapsed = grid_jobs("medium", "clusterer=kmeans")  # command line wins; cells that coincide run once
-    assert len(collapsed) == len(set(collapsed)) == 5  # vae, hybrid, pca, ae, raw (spectral cell → raw+kmeans)
+def job_cell(job: list[str]) -> tuple:
+    """What a job computes, from its composed config: (feature, model, clusterer, seed) and the model's settings."""
+    cfg = compose_task(*job)
+    return (cfg.feature.name, cfg.model.name, cfg.clusterer.name, cfg.seed, cfg.model.get("beta"),
+            cfg.model.get("cond_col"), cfg.feature.get("metadata_col"))
 
 
-def test_hard_grid():
-    jobs = grid_jobs("hard")
-    assert len(jobs) == len(set(jobs)) == 6
-    assert frozenset({"feature=logmelspec", "model=beta_vae", "model.beta=4"}) in jobs
-    assert frozenset({"feature=logmelspec", "model=cvae", "model.cond_col=language"}) in jobs
-    assert frozenset({"feature=multimodal", "feature.metadata_col=genre", "model=raw"}) in jobs
-    assert len(grid_jobs("hard", "seed=0,1")) == 12
+#: the cells of the suites before they became experiment configs (feature, model, clusterer)
+MEDIUM_CELLS = {
+    *(("logmelspec", "vae", c) for c in ("kmeans", "agglomerative", "dbscan")),       # conv-VAE
+    *(("hybrid", "raw", c) for c in ("kmeans", "agglomerative", "dbscan")),           # the hybrid embedding as is
+    *(("logmelspec", m, "kmeans") for m in ("pca", "ae", "raw")),                     # baselines
+    ("logmelspec", "raw", "spectral"),                                                # spectral on raw features
+}
+HARD_CELLS = {("logmelspec", m, "kmeans") for m in ("beta_vae", "cvae", "pca", "ae", "raw")} | {
+    ("multimodal", "raw", "kmeans")}
+
+
+def test_medium_suite_is_one_job_per_experiment_cell():
+    jobs = suite_jobs("medium")
+    assert len(jobs) == 10 and all(job[1].startswith("experiment=medium_") for job in jobs)
+    cells = [job_cell(job) for job in jobs]
+    assert {cell[:3] for cell in cells} == MEDIUM_CELLS and len(set(cells)) == 10
+    assert {cell[3] for cell in cells} == {42}
+    cfg = compose_task(*jobs[0])
+    assert (cfg.task_name, cfg.label_col, cfg.k, cfg.backbone.name, cfg.trainer.max_epochs) == (
+        "medium", "genre", "auto", "conv2d", 40)
+    assert cfg.hydra.sweep.dir.endswith("_medium")
+
+
+def test_command_line_seeds_multiply_every_cell():
+    jobs = suite_jobs("medium", "seed=0,1,2")
+    assert len(jobs) == len(suite_jobs("medium", "seed=range(0,3)")) == 30
+    cells = [job_cell(job) for job in jobs]
+    assert len(set(cells)) == 30 and {cell[:3] for cell in cells} == MEDIUM_CELLS
+    assert {cell[3] for cell in cells} == {0, 1, 2}
+    assert len(suite_jobs("hard", "seed=0,1")) == 12
+
+
+def test_command_line_overrides_win_over_the_cells():
+    """clusterer=kmeans replaces every cell's clusterer: the 10 jobs compute 5 configurations (as the task file
+    says); choosing cells by name runs each once."""
+    cells = [job_cell(job) for job in suite_jobs("medium", "clusterer=kmeans")]
+    assert len(cells) == 10 and {cell[2] for cell in cells} == {"kmeans"}
+    assert {cell[:2] for cell in cells} == {("logmelspec", m) for m in ("vae", "pca", "ae", "raw")} | {
+        ("hybrid", "raw")}
+    chosen = suite_jobs("medium", "experiment=glob(medium_*_kmeans)")
+    assert len(chosen) == 5 and {job_cell(job)[:3] for job in chosen} == {c for c in MEDIUM_CELLS if c[2] == "kmeans"}
+    assert [job_cell(job)[:3] for job in suite_jobs("medium", "experiment=medium_raw_spectral")] == [
+        ("logmelspec", "raw", "spectral")]
+
+
+def test_hard_suite_is_one_job_per_experiment_cell():
+    jobs = suite_jobs("hard")
+    cells = {job_cell(job) for job in jobs}
+    assert len(jobs) == len(cells) == 6 and {cell[:3] for cell in cells} == HARD_CELLS
+    assert ("logmelspec", "beta_vae", "kmeans", 42, 4.0, None, None) in cells
+    assert ("logmelspec", "cvae", "kmeans", 42, 1.0, "language", None) in cells
+    assert ("multimodal", "raw", "kmeans", 42, None, None, "genre") in cells
+
+
+def test_one_cell_runs_alone_with_its_suite_settings():
+    alone = compose_task("experiment=medium_conv_vae_kmeans")
+    in_suite = compose_task("task=medium", "experiment=medium_conv_vae_kmeans")
+    without_hydra = [{k: v for k, v in OmegaConf.to_container(c).items() if k != "hydra"} for c in (alone, in_suite)]
+    assert without_hydra[0] == without_hydra[1]
+    assert (alone.task_name, alone.feature.name, alone.model.name, alone.backbone.name, alone.clusterer.name) == (
+        "medium", "logmelspec", "vae", "conv2d", "kmeans")
+    assert compose_task("experiment=medium_conv_vae_kmeans", "clusterer=dbscan").clusterer.name == "dbscan"
+
+
+def test_easy_suite_jobs():
+    assert [job_cell(job)[:3] for job in suite_jobs("easy")] == [
+        ("lyrics_tfidf", "vae", "kmeans"), ("lyrics_tfidf", "pca", "kmeans")]
+
+
+def test_no_private_hydra_api():
+    """Sweeps use Hydra's public API only: a private module breaks on a Hydra upgrade."""
+    private = re.compile(r"^\s*(from|import)\s+hydra\._internal", re.MULTILINE)
+    sources = [p for folder in ("musiclust", "tests", "hydra_plugins") for p in (REPO / folder).rglob("*.py")]
+    assert len(sources) > 20
+    assert [str(p.relative_to(REPO)) for p in sources if private.search(p.read_text(encoding="utf-8"))] == []
 
 
 # ------------------------------------------------------------------------------------------- task easy
@@ -228,7 +299,7 @@ def test_a_refused_rerun_changes_nothing_and_resume_keeps_every_job(easy_sweep, 
 def test_killed_sweep_resumes_without_redoing_finished_jobs(tmp_path, cli):
     """Kill a sweep during its second job; resume=true keeps job 0 as it was and finishes the rest."""
     sweep = tmp_path / "sweep"
-    args = ["-m", "hydra/sweeper=grid", "hydra.sweeper.grids=[{model:'pca,vae'},{model:'raw,pca'}]", *LYRICS,
+    args = ["-m", "model=pca,vae,raw", *LYRICS,
             *cli, "trainer.max_epochs=8", f"hydra.sweep.dir={sweep}", f"paths.root_dir={tmp_path}"]
     env = {**os.environ, **ONE_THREAD_ENV, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "musiclust", *args], cwd=tmp_path, env=env,
@@ -253,7 +324,7 @@ def test_killed_sweep_resumes_without_redoing_finished_jobs(tmp_path, cli):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (first.read_bytes(), first.stat().st_mtime_ns) == finished  # job 0 not recomputed
     table = pd.read_csv(sweep / "multirun_comparison.csv")
-    assert sorted(table["model"]) == ["pca", "raw", "vae"] and set(table["status"]) == {"ok"}  # pca once
+    assert sorted(table["model"]) == ["pca", "raw", "vae"] and set(table["status"]) == {"ok"}
     assert "already finished; keeping its results" in resumed.stdout + resumed.stderr
 
 
@@ -317,6 +388,7 @@ def test_full_task_on_tiny_demo(tmp_path, cli, task, n_jobs):
     assert set(table["status"]) == {"ok"}, table[["model", "clusterer", "error"]]
     assert not table.duplicated([c for c in ("feature", "model", "clusterer", "model.beta", "model.cond_col")
                                  if c in table.columns]).any()
-    if task == "hard":
-        leak = table.set_index("feature")["feature.metadata_col"].fillna("")  # the genre input is shown
-        assert leak["multimodal"] == "genre" and (leak.drop("multimodal") == "").all()
+    cells = sorted(path.stem for path in (Path(CONFIG_DIR) / "experiment").glob(f"{task}_*.yaml"))
+    assert sorted(table["experiment"]) == cells  # every cell once, under its name
+    if task == "hard":  # the leakage reference is named as such next to its scores
+        assert table.set_index("experiment").loc["hard_multimodal_genre", "feature"] == "multimodal"

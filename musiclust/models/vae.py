@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,11 @@ class VAE(EmbeddingModel):
     before, :data:`FINAL_PHASE` from epoch :attr:`final_objective_from_epoch`. Posterior collapse is
     monitored every epoch: per-dimension KL and the number of active dimensions (variance of the posterior
     mean over songs above ``active_threshold``), with a warning only in the final phase.
+
+    ``optimizer`` is a partial optimizer (``conf/model/vae.yaml``: ``_target_: torch.optim.Adam``,
+    ``_partial_: true``, its ``lr`` and ``weight_decay`` read from ``model.lr`` / ``model.weight_decay``) that
+    :meth:`configure_optimizers` calls with the parameters; built directly without one, it is Adam with ``lr``
+    and ``weight_decay``.
     """
 
     reconstructs = True
@@ -41,13 +48,17 @@ class VAE(EmbeddingModel):
         n_conditions: int = 0,
         cond_col: str | None = None,
         active_threshold: float = 0.01,
+        optimizer: Callable[[Iterable[torch.Tensor]], torch.optim.Optimizer] | None = None,
         **_: Any,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["backbone", "_"])
+        # the optimizer stays out of hparams: a pickled callable there makes checkpoints fail torch.load(weights_only)
+        self.save_hyperparameters(ignore=["backbone", "_", "optimizer"])
+        self.optimizer_factory = optimizer or functools.partial(torch.optim.Adam, lr=lr, weight_decay=weight_decay)
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.latent_dim, self.beta, self.lr = int(latent_dim), float(beta), float(lr)
-        self.weight_decay, self.kl_warmup_epochs = float(weight_decay), int(kl_warmup_epochs)
+        self.latent_dim, self.beta = int(latent_dim), float(beta)
+        self.lr = float(getattr(self.optimizer_factory, "keywords", {}).get("lr", lr))  # named by the divergence guard
+        self.kl_warmup_epochs = int(kl_warmup_epochs)
         self.n_conditions, self.active_threshold = int(n_conditions), float(active_threshold)
         self.encoder, hidden = backbone.build_encoder(self.input_shape)
         self.to_mu = nn.Linear(hidden + self.n_conditions, self.latent_dim)
@@ -168,7 +179,7 @@ class VAE(EmbeddingModel):
             self._collapse_warned = True
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return self.optimizer_factory(params=self.parameters())
 
     def on_train_end(self) -> None:
         # kept here because trainer.predict() resets trainer.callback_metrics afterwards
@@ -191,6 +202,14 @@ class AutoEncoder(VAE):
     """The same network as the VAE, deterministic: no sampling, no KL term."""
 
     variational = False
+
+    def __init__(self, input_shape: tuple[int, ...], backbone: Backbone, beta: float = 0.0, **kwargs: Any) -> None:
+        if float(beta) != 0.0:  # model.beta is inherited from the VAE's config; here it would change nothing
+            raise ConfigError(
+                f"model=ae has no KL term, so model.beta={beta:g} would change nothing. "
+                "Leave model.beta at 0 for the autoencoder, or use model=vae / model=beta_vae for a KL weight."
+            )
+        super().__init__(input_shape, backbone, beta=beta, **kwargs)
 
     def kl_weight(self) -> float:
         return 0.0
