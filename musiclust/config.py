@@ -167,7 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("task", "task_name"),
     Setting("dataset", "dataset.name", "dataset"),
     Setting("feature", "feature.name", "feature"),
-    Setting("metadata_col", "feature.metadata_col"),  # multimodal: the column fed in (a leakage reference if = label_col)
+    Setting("metadata_col", "feature.metadata_col"),  # multimodal: the column fed in (leakage if = label_col)
     Setting("normalization", "normalization"),
     Setting("model", "model.name", "model"),
     Setting("backbone", "backbone.name", "backbone"),

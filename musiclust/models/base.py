@@ -44,29 +44,6 @@ class EmbeddingModel(pl.LightningModule):
     def reconstruct(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         return None
 
-    @torch.no_grad()
-    def embed_arrays(
-        self, features: np.ndarray, conditions: np.ndarray | None = None, batch_size: int = 1024
-    ) -> np.ndarray:
-        """Embeddings of in-memory (standardised) features, in eval mode; e.g. in the middle of training."""
-        was_training = self.training
-        self.eval()
-        if conditions is None:
-            conditions = np.zeros((len(features), 0), dtype=np.float32)
-        parts = []
-        for start in range(0, len(features), batch_size):
-            batch = {
-                "x": torch.as_tensor(features[start:start + batch_size], dtype=torch.float32, device=self.device),
-                "cond": torch.as_tensor(conditions[start:start + batch_size], dtype=torch.float32,
-                                        device=self.device),
-            }
-            parts.append(self.embed(batch).float().cpu())
-        self.train(was_training)
-        return torch.cat(parts).numpy()
-
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self.embed(batch).detach()
-
     def summary_metrics(self) -> dict[str, Any]:
         """Model-specific numbers for ``clustering_metrics.csv`` (e.g. final loss terms)."""
         return {}

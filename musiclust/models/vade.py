@@ -88,7 +88,7 @@ class VaDE(VAE):
         from sklearn.mixture import GaussianMixture
 
         datamodule = self.trainer.datamodule
-        z = self.embed_arrays(datamodule.features, datamodule.conditions).astype(np.float64)
+        z = datamodule.embed_rows(self).astype(np.float64)  # every row (window) the mixture is a prior of
         gmm = GaussianMixture(
             n_components=self.n_components, covariance_type="diag", n_init=self.gmm_n_init, reg_covar=1e-4,
             random_state=self.seed,
