@@ -179,6 +179,23 @@ def test_pretrained_missing_model_stops_before_any_audio_is_decoded(make_cfg, tm
         _feature(make_cfg, tmp_path / "nowhere" / "model").cache_config()
 
 
+def test_pretrained_allowed_download_without_network_is_one_message(make_cfg, monkeypatch):
+    import socket
+
+    def unreachable(*args, **kwargs):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unreachable)
+    monkeypatch.setattr(socket.socket, "connect", unreachable)
+    feature = _feature(make_cfg, "musiclust-test/no-such-model", "feature.allow_download=true")
+    with pytest.raises(ConfigError) as caught:
+        feature.cache_config()
+    message = str(caught.value)
+    assert message.startswith("feature.model=musiclust-test/no-such-model: the download failed (")
+    assert "hf download musiclust-test/no-such-model --local-dir data/models/no-such-model" in message
+    assert "allow_download" not in message
+
+
 def test_pretrained_never_trusts_remote_code_unless_asked(make_cfg, models, monkeypatch):
     import transformers
 

@@ -77,14 +77,15 @@ class ModelLocation:
     identity: dict[str, str]
 
 
-def missing_model_message(model: str, key: str, detail: str) -> str:
+def missing_model_message(model: str, key: str, detail: str, downloading: bool = False) -> str:
     """How to get a model that is not on this machine (one message: download command and the alternatives)."""
     local = f"data/models/{model.rstrip('/').split('/')[-1]}"
     prefix = key.rsplit(".", 1)[0]
-    return (f"{key}={model}: {detail}. Runs do not download models by themselves. Get it once (on a machine with "
-            f"network):\n  hf download {model} --local-dir {local}\n(huggingface-cli download ... with "
-            f"huggingface_hub < 1.0) and set {key}={local}; or keep {key}={model} after `hf download {model}` has "
-            f"put it in the Hugging Face cache; or let this run download it with {prefix}.allow_download=true.")
+    return (f"{key}={model}: {detail}. " + ("" if downloading else "Runs do not download models by themselves. ")
+            + f"Get it once (on a machine with network):\n  hf download {model} --local-dir {local}\n"
+            f"(huggingface-cli download ... with huggingface_hub < 1.0) and set {key}={local}; or keep {key}={model} "
+            f"after `hf download {model}` has put it in the Hugging Face cache"
+            + ("." if downloading else f"; or let this run download it with {prefix}.allow_download=true."))
 
 
 def directory_fingerprint(root: Path) -> str:
@@ -115,7 +116,9 @@ def locate_model(model: str, *, revision: str | None = None, allow_download: boo
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise ConfigError(missing_model_message(model, key, "no such directory"))
+        raise ConfigError(f"{key}={model}: no such directory. Point {key} at the directory that holds the model "
+                          f"(config.json, weights, preprocessor or tokenizer files), e.g. one made on a machine with "
+                          f"network by `hf download <Hub id> --local-dir {model}`, or give a Hugging Face Hub id.")
     try:
         path = snapshot_download(model, revision=revision, local_files_only=True)
     except HFValidationError:
@@ -130,7 +133,8 @@ def locate_model(model: str, *, revision: str | None = None, allow_download: boo
                 "*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "openvino/*", "*.tflite", "coreml/*"])
         except Exception as err:  # noqa: BLE001 - no network, gated or unknown repo: one message with the cause
             raise ConfigError(missing_model_message(
-                model, key, f"the download failed ({str(err).splitlines()[0][:200]})")) from None
+                model, key, f"the download failed ({(str(err).splitlines() or [type(err).__name__])[0][:200]})",
+                downloading=True)) from None
     path = Path(path)
     commit = path.name if _SNAPSHOT.fullmatch(path.name) else directory_fingerprint(path)
     return ModelLocation(path, {"repo": model, "commit": commit})
