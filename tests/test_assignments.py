@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.datasets import make_blobs
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from musiclust.clustering.assign import (
     CoreDistanceAssigner,
+    CoreSampleAssigner,
     NearestSongAssigner,
     NeighbourEmbedding,
     assigner_for,
@@ -62,6 +64,22 @@ def test_gmm_gives_its_probability_and_dbscan_marks_noise(make_cfg, tmp_path):
 
 
 # -- the assignment rules ------------------------------------------------------------------------------------------
+ASSIGNERS = [NearestSongAssigner(), CoreSampleAssigner(eps=1.0), CoreDistanceAssigner(min_samples=3),
+             NeighbourEmbedding(n_neighbors=3)]
+
+
+def assigner_checks_that_cannot_pass(estimator) -> dict[str, str]:
+    if isinstance(estimator, NeighbourEmbedding):
+        return {}
+    return {"check_clustering": "an assigner is fitted from a clustering (the songs and their labels): it does not "
+                                "cluster unlabelled data itself"}
+
+
+@parametrize_with_checks(ASSIGNERS, expected_failed_checks=assigner_checks_that_cannot_pass, xfail_strict=True)
+def test_the_assigners_keep_scikit_learns_estimator_contract(estimator, check):
+    check(estimator)
+
+
 @pytest.fixture
 def blobs() -> tuple[np.ndarray, np.ndarray]:
     return make_blobs(n_samples=120, centers=[[0, 0], [6, 0], [0, 6]], cluster_std=0.6, random_state=0)

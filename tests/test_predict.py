@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import skops.io
@@ -20,9 +22,10 @@ from skops.io.exceptions import UntrustedTypesFoundException
 
 from musiclust.data.demo import DemoDataset
 from musiclust.errors import ConfigError, UnsafeRunError
+from musiclust.features.base import FeatureSet
 from musiclust.jobs import run_and_report
 from musiclust.layout import ASSIGNMENTS_FILE, DONE_FILE, LEARNED_DIR
-from musiclust.predict import predict
+from musiclust.predict import conditioned, predict
 from tests.conftest import ONE_THREAD_ENV, REPO, compose_config, tiny_overrides
 
 FAST = ["outputs.projections.methods=[]", "~outputs.distributions", "~outputs.reconstructions",
@@ -182,3 +185,23 @@ def test_the_command_answers_a_refusal_with_one_message(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"musiclust-predict: error: {tmp_path} is not a finished musiclust run (no {DONE_FILE}: it crashed, was "
         "killed or is still running). Predict from a run that finished, or rerun this one."]
+
+
+def test_recomputing_a_run_clears_its_learned_parts_and_predictions(demo_root, shared_cache, tmp_path):
+    run_dir = finished_run(demo_root, shared_cache, tmp_path / "run", "model=pca")
+    out = predict(run_dir)
+    assert (out / ASSIGNMENTS_FILE).is_file()
+    finished_run(demo_root, shared_cache, run_dir, "model=pca", "k=3", "overwrite=true")
+    assert not (run_dir / "predictions").exists()  # predictions of the old model no longer apply
+    assert json.loads((run_dir / LEARNED_DIR / "meta.json").read_text())["k"] == 3
+    assert pd.read_csv(run_dir / ASSIGNMENTS_FILE)["cluster"].nunique() == 3
+
+
+def test_a_cvaes_new_songs_with_a_value_it_never_saw_are_skipped():
+    learned = SimpleNamespace(meta={"conditions": {"column": "language", "categories": ["Bangla", "English"]}})
+    features = FeatureSet(np.arange(6, dtype=np.float32).reshape(3, 2), ["a", "b", "c"])
+    manifest = pd.DataFrame({"id": ["a", "b", "c"], "language": ["English", "French", "Bangla"]})
+    features, manifest, conditions, skipped = conditioned(learned, features, manifest)
+    assert features.ids.tolist() == ["a", "c"] and manifest["id"].tolist() == ["a", "c"]
+    assert conditions.tolist() == [[0, 1], [1, 0]]
+    assert skipped["id"].tolist() == ["b"] and "language='French'" in skipped["reason"][0]

@@ -189,7 +189,8 @@ class NeighbourEmbedding(TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> NeighbourEmbedding:
         self.points_ = validate_data(self, X, dtype=np.float64)
-        self.coordinates_ = np.asarray(y, dtype=np.float64)
+        coordinates = np.asarray(y, dtype=np.float64)
+        self.coordinates_ = coordinates.reshape(-1, 1) if coordinates.ndim == 1 else coordinates
         if self.coordinates_.ndim != 2 or len(self.coordinates_) != len(self.points_):
             raise ValueError(f"coordinates of shape {self.coordinates_.shape} for {len(self.points_)} songs")
         return self
@@ -221,11 +222,13 @@ def cluster_centres(clusterer: Any, x: np.ndarray, labels: np.ndarray) -> tuple[
 def distance_to_centre(x: np.ndarray, labels: np.ndarray, ids: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Each song's Euclidean distance to the centre of its cluster (NaN for noise)."""
     x, labels = np.asarray(x, dtype=np.float64), np.asarray(labels, dtype=np.int64)
-    position = {int(c): i for i, c in enumerate(ids)}
+    ids = np.asarray(ids, dtype=np.int64)
+    order = np.argsort(ids)
+    position = np.searchsorted(ids, labels, sorter=order).clip(0, max(len(ids) - 1, 0))
+    has_centre = (ids[order][position] == labels) if len(ids) else np.zeros(len(labels), dtype=bool)
     distance = np.full(len(x), np.nan)
-    for i, label in enumerate(labels.tolist()):
-        if label in position:
-            distance[i] = float(np.linalg.norm(x[i] - centres[position[label]]))
+    rows = np.flatnonzero(has_centre)
+    distance[rows] = np.linalg.norm(x[rows] - np.asarray(centres)[order][position[rows]], axis=1)
     return distance
 
 
