@@ -139,22 +139,28 @@ def check_targets(cfg: DictConfig) -> None:
                 found += walk(value, f"{where}[{i}]")
         return found
 
+    def trusted(target: str, bases: tuple[type, ...]) -> bool:
+        if not target.startswith(TRUSTED_TARGETS):
+            return False  # not even imported
+        try:
+            obj = get_object(target)
+        except Exception:  # no such class in musiclust or torch.optim
+            return False
+        return isinstance(obj, type) and issubclass(obj, bases)
+
     for group, kind in kinds.items():
         if group not in cfg:
             continue
-        node = OmegaConf.to_container(cfg[group], resolve=True)
-        for where, target in walk(node, group):
-            allowed = target.startswith(TRUSTED_TARGETS)
-            obj = get_object(target) if allowed else None
+        for where, target in walk(OmegaConf.to_container(cfg[group], resolve=True), group):
             if where == group:
-                allowed = isinstance(obj, type) and issubclass(obj, kind)
-            elif allowed and target.startswith("torch.optim."):
+                bases: tuple[type, ...] = (kind,)
+            elif target.startswith("torch.optim."):
                 import torch
 
-                allowed = isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer)
-            elif allowed:
-                allowed = isinstance(obj, type) and issubclass(obj, tuple(kinds.values()))
-            if not allowed:
+                bases = (torch.optim.Optimizer,)
+            else:
+                bases = tuple(kinds.values())
+            if not trusted(target, bases):
                 raise UnsafeRunError(
                     f"{where}._target_={target!r} in the run's .hydra/config.yaml is not a musiclust {group} class: "
                     "musiclust-predict builds nothing else. The run dir was changed after musiclust wrote it."
