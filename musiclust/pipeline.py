@@ -65,7 +65,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
         run_dir=run_dir, settings=settings_of(cfg, k=clustering.k, normalization=datamodule.normalizer.describe()),
         ids=features.ids, z=z, clusters=clusters, manifest=songs.manifest, metrics=metrics, datamodule=datamodule,
         model=model, loggers=list(trainer.loggers), step=int(trainer.global_step),
-        plot_columns=list(cfg.get("plot_columns") or []), debug=bool(cfg.trainer.get("fast_dev_run")))
+        plot_columns=list(cfg.get("plot_columns") or []), debug=bool(cfg.trainer.get("fast_dev_run")),
+        clustering=clustering, z_reduced=z_reduced)
     write_outputs(result, build_outputs(cfg.get("outputs")))
     return result
 

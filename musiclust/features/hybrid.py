@@ -59,6 +59,7 @@ class HybridFeature(FeatureExtractor):
 
     name = "hybrid"
     normalization = "none"
+    collection_dependent = True  # its audio model, lyrics vocabulary and joint SVD are fitted to the collection
 
     def __init__(
         self, audio: dict[str, Any], audio_embedding: dict[str, Any] | None, lyrics: dict[str, Any],

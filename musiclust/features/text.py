@@ -42,6 +42,7 @@ class LyricsTfidf(FeatureExtractor):
     #: LSA: TF-IDF → SVD → rows of unit length, so documents compare by direction (cosine), whatever their
     #: length; z-scoring the SVD columns would give noise components the weight of the leading topics
     normalization = "l2"
+    collection_dependent = True  # the vocabulary, IDF weights and SVD are fitted to the collection
 
     def __init__(
         self, column: str | None = None, analyzer: str = "char_wb", ngram_range: tuple[int, int] = (3, 5),
