@@ -53,6 +53,9 @@ class HybridFeature(FeatureExtractor):
 
     name = "hybrid"
     normalization = "none"
+    #: the SVD and the audio model see every song: one entry per collection; the audio feature is stored per song
+    scope = "collection"
+    reads_audio = True
 
     def __init__(
         self, audio: dict[str, Any], audio_embedding: dict[str, Any], lyrics: dict[str, Any],
@@ -80,6 +83,9 @@ class HybridFeature(FeatureExtractor):
         self.audio.check_manifest(manifest)
         self.lyrics.check_manifest(manifest)
 
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return self.lyrics.key_columns(manifest)
+
     def embed_audio(self, audio: FeatureSet) -> np.ndarray:
         """The audio model's embedding of each song, trained on the (normalised) ``audio`` features."""
         backbone = self.params["audio_embedding"]["backbone"]
@@ -88,8 +94,12 @@ class HybridFeature(FeatureExtractor):
 
     # -- the feature ------------------------------------------------------------------------------------
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:
+        return self.compute_from(manifest)
+
+    def compute_from(self, manifest: pd.DataFrame, parts: Any = None) -> FeatureSet:
+        """The feature, with the audio feature per song from ``parts`` (the store) when given."""
         p = self.params
-        audio = self.audio.compute(manifest)
+        audio = parts(self.audio, manifest) if parts is not None else self.audio.compute(manifest)
         with_audio = manifest[manifest[ID].astype(str).isin(set(audio.ids))]
         lyrics = self.lyrics.compute(with_audio)
         skipped = _merge_skips(audio.skipped, lyrics.skipped)
@@ -127,8 +137,11 @@ class MultimodalFeature(HybridFeature):
                         needed_by=f"feature=multimodal (feature.metadata_col={self.params['metadata_col']})",
                         fix="Set feature.metadata_col=<one of those columns>.")
 
-    def compute(self, manifest: pd.DataFrame) -> FeatureSet:
-        hybrid = super().compute(manifest)
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return [*super().key_columns(manifest), self.params["metadata_col"]]
+
+    def compute_from(self, manifest: pd.DataFrame, parts: Any = None) -> FeatureSet:
+        hybrid = super().compute_from(manifest, parts)
         column = manifest.set_index(ID)[self.params["metadata_col"]].loc[hybrid.ids]
         encoded, categories = one_hot(column, missing=self.params["missing"])
         log.info("Feature %s: one-hot of %s (%d values: %s)", self.name, self.params["metadata_col"],

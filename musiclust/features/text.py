@@ -34,6 +34,13 @@ class LyricsTfidf(FeatureExtractor):
                          max_features=max_features, min_df=min_df, sublinear_tf=sublinear_tf,
                          svd_dims=svd_dims, seed=seed)
 
+    #: the vocabulary, IDF weights and SVD come from the whole collection: one entry per collection
+    scope = "collection"
+    reads_audio = False
+
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return [lyrics_column(manifest, self.params["column"])]
+
     def check_manifest(self, manifest: pd.DataFrame) -> None:
         self.require(manifest, [ID, lyrics_column(manifest, self.params["column"])])
 
