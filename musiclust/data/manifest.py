@@ -165,6 +165,8 @@ def audio_file_key(path: object, method: str = "stat") -> str:
     text = "" if path is None or (isinstance(path, float) and path != path) else str(path)
     if not text or text in ("nan", "None"):
         return "no-file"
+    if not os.path.isabs(text):  # datasets give absolute paths; others are taken from the working directory
+        text = os.path.abspath(text)
     try:
         if method == "content":
             digest = hashlib.sha256()
@@ -174,8 +176,8 @@ def audio_file_key(path: object, method: str = "stat") -> str:
             return "sha256:" + digest.hexdigest()
         stat = os.stat(text)
     except OSError:
-        return f"missing:{os.path.abspath(text)}"
-    return f"stat:{os.path.abspath(text)}:{stat.st_size}:{stat.st_mtime_ns}"
+        return f"missing:{text}"
+    return f"stat:{text}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def song_keys(frame: pd.DataFrame, *, audio: bool, columns: Sequence[str] = (), method: str = "stat") -> np.ndarray:
