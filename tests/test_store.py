@@ -207,9 +207,13 @@ def test_stored_rows_index_like_an_array(tmp_path, monkeypatch):
     np.testing.assert_array_equal(kept.values, expected[np.arange(23) % 3 != 0])
 
 
-def test_datamodule_on_stored_rows_serves_the_same_batches_as_in_memory(tmp_path):
+@pytest.mark.parametrize("normalised_in_memory", [True, False])
+def test_datamodule_on_stored_rows_serves_the_same_batches_as_in_memory(tmp_path, monkeypatch, normalised_in_memory):
+    """Rows read from the store and normalised per batch (large data), or normalised once (small data): the same
+    batches, bit for bit, as the whole array normalised in memory."""
     import torch
 
+    from musiclust.training import datamodule
     from musiclust.training.datamodule import MusicDataModule
 
     rng = np.random.default_rng(0)
@@ -230,8 +234,12 @@ def test_datamodule_on_stored_rows_serves_the_same_batches_as_in_memory(tmp_path
     lazy = stored.rows([entries[f"k{song}"] for song in range(130)], shards)
     ids = [f"s{i}" for i in range(130)]
     conditions = np.eye(3, dtype=np.float32)[np.arange(130) % 3]
-    on_disk, in_memory = (MusicDataModule(FeatureSet(v, ids, offsets=offsets), conditions=conditions, batch_size=32,
-                                          seed=3) for v in (lazy, values))
+    in_memory = MusicDataModule(FeatureSet(values, ids, offsets=offsets), conditions=conditions, batch_size=32, seed=3)
+    if not normalised_in_memory:
+        monkeypatch.setattr(datamodule, "NORMALISED_IN_MEMORY_BYTES", 0)
+    on_disk = MusicDataModule(FeatureSet(lazy, ids, offsets=offsets), conditions=conditions, batch_size=32, seed=3)
+    assert (on_disk.features.normalised is None) != normalised_in_memory
+    assert in_memory.features.normalised is not None
     np.testing.assert_array_equal(on_disk.normalizer.mean_, in_memory.normalizer.mean_)
     np.testing.assert_array_equal(on_disk.normalizer.scale_, in_memory.normalizer.scale_)
     for loader in ("train_dataloader", "predict_dataloader"):

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ import pandas as pd
 from musiclust.columns import AUDIO, ID, SKIP_COLUMNS, skip_frame
 from musiclust.data.manifest import collection_key, require_columns, song_keys
 from musiclust.features.normalize import Normalization, as_normalization, to_json
-from musiclust.features.store import SongStore, Stored, take_rows
+from musiclust.features.store import SongStore, Stored, checksum, take_rows
 from musiclust.instantiate import build
 from musiclust.io import make_temp_dir, write_csv, write_json
 
@@ -188,7 +187,6 @@ class FeatureCache:
     """
 
     FILES = ("values.npy", "ids.npy", "skipped.csv")
-    CHUNK = 64 << 20  # bytes per checksum read: bounded memory for entries of any size
 
     def __init__(self, root: str | os.PathLike, enabled: bool = True) -> None:
         self.root = Path(root)
@@ -203,14 +201,7 @@ class FeatureCache:
     def path_for(self, name: str, key: str) -> Path:
         return self.root / f"{name}-{key}"
 
-    @classmethod
-    def checksum(cls, path: Path) -> str:
-        """CRC-32 of a file's bytes: catches truncation and overwritten data at ~2 GB/s (sha256: ~0.8)."""
-        value = 0
-        with open(path, "rb") as handle:
-            while chunk := handle.read(cls.CHUNK):
-                value = zlib.crc32(chunk, value)
-        return f"{value:08x}"
+    checksum = staticmethod(checksum)
 
     @classmethod
     def problem(cls, entry: Path) -> str | None:

@@ -23,14 +23,22 @@ from musiclust.features.normalize import Normalizer, resolve
 Batch = dict[str, torch.Tensor]
 
 
+#: feature arrays up to this many bytes are normalised once and kept in memory (a batch is then a slice); larger
+#: ones, e.g. 100k songs' maps read from the feature store, are normalised batch by batch as they are served
+NORMALISED_IN_MEMORY_BYTES = 256 << 20
+
+
 class NormalisedRows:
     """A feature array's rows as a model sees them: read (from memory, or from the feature store on disk) and
-    normalised by the fitted :class:`Normalizer`, a batch at a time, so no normalised copy of the whole array is
-    ever made. ``rows[index]`` (an int, a slice, an index array) is a new float32 array; ``np.asarray(rows)``
-    normalises everything."""
+    normalised by the fitted :class:`Normalizer`. Up to :data:`NORMALISED_IN_MEMORY_BYTES` the normalised rows are
+    computed once and kept; above, each request is read and normalised when it is made, so no normalised copy of a
+    large array is ever made. The numbers are the same either way (the normalisation works row by row).
+    ``rows[index]`` (an int, a slice, an index array) is a float32 array; ``np.asarray(rows)`` is all of them."""
 
     def __init__(self, values: Any, normalizer: Normalizer) -> None:
         self.values, self.normalizer = values, normalizer
+        n_values = int(np.prod(values.shape, dtype=np.int64))
+        self.normalised = normalizer.transform(values) if 4 * n_values <= NORMALISED_IN_MEMORY_BYTES else None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -46,13 +54,15 @@ class NormalisedRows:
         return len(self.values)
 
     def __getitem__(self, index: Any) -> np.ndarray:
+        if self.normalised is not None:
+            return self.normalised[index]
         if isinstance(index, int | np.integer):
             return self.normalizer.transform(np.asarray(self.values[index])[None])[0]
         return self.normalizer.transform(np.asarray(self.values[index]))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         values = self[:]
-        return values if dtype is None else values.astype(dtype, copy=False)
+        return values if dtype is None else values.astype(dtype, copy=bool(copy))
 
 
 class _ArrayDataset(Dataset):
@@ -88,10 +98,10 @@ class MusicDataModule(pl.LightningDataModule):
 
     ``normalization`` overrides the feature's own policy (None or ``auto``: keep it); the fitted
     :class:`Normalizer` is ``self.normalizer``, its statistics accumulated in one streaming pass over the values.
-    ``self.features`` is the :class:`NormalisedRows` view: each batch is read (from memory or the feature store)
-    and normalised when it is served, so the values may be larger than memory. Batches hold ``x``, ``cond`` and
-    ``index`` (row numbers). Training
-    batches are shuffled rows (windows) with a generator seeded by ``seed``; prediction batches keep the row order.
+    ``self.features`` is the :class:`NormalisedRows` view: large feature arrays are read (from the feature store)
+    and normalised batch by batch as they are served, so the values may be larger than memory. Batches hold ``x``,
+    ``cond`` and ``index`` (row numbers). Training batches are shuffled rows (windows) with a generator seeded by
+    ``seed``; prediction batches keep the row order.
     ``labels`` (N,), when given, are the ``label_col`` values of the songs, for monitoring callbacks only (never
     given to the model).
     """
