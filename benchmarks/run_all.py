@@ -1,6 +1,7 @@
 """``make bench``: run the benchmarks, print each ratio, write benchmarks/results.md.
 
-``python -m benchmarks.run_all [extraction] [sweep_cache] [large_n] [default_run] [openmp]`` runs a subset.
+``python -m benchmarks.run_all [extraction] [sweep_cache] [large_n] [default_run] [openmp] [out_of_core]
+[incremental]`` runs a subset.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchmarks import default_run, extraction, large_n, openmp, sweep_cache
+from benchmarks import default_run, extraction, incremental, large_n, openmp, out_of_core, sweep_cache
 from benchmarks.common import RESULTS, WORK, load_average
 
 BENCHMARKS = {
@@ -20,6 +21,8 @@ BENCHMARKS = {
     "large_n": large_n,
     "default_run": default_run,
     "openmp": openmp,
+    "out_of_core": out_of_core,
+    "incremental": incremental,
 }
 
 NOTES = """## Notes

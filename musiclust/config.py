@@ -135,6 +135,8 @@ RULES: tuple[Rule, ...] = (
     Rule("num_workers", "an integer ≥ 0", integer(0), example="0"),
     Rule("max_skip_fraction", "a share in [0, 1)", number(at_least=0.0, below=1.0), example="0.2"),
     Rule("silhouette_sample_size", "an integer ≥ 2, or null", integer(2, nullable=True), example="10000"),
+    Rule("cache_key", "stat (path + size + mtime) or content (a hash of the file)", one_of("stat", "content"),
+         example="stat"),
     Rule("normalization", "auto, standard, center, l2 or none",
          one_of("auto", "standard", "center", "l2", "none"), example="auto"),
     # model

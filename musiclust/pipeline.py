@@ -33,7 +33,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
 
     clustering = ClusteringPlan.from_config(cfg, len(songs.manifest))
 
-    features, from_cache = features_for(cfg.feature, songs.manifest, cfg.paths.cache_dir, bool(cfg.cache))
+    features, feature_counts = features_for(cfg.feature, songs.manifest, cfg.paths.cache_dir, bool(cfg.cache),
+                                            key_method=str(cfg.get("cache_key") or "stat"))
     skipped = pd.concat([f for f in (songs.skipped, features.skipped) if not f.empty] or [features.skipped],
                         ignore_index=True)
     report_skips(skipped, songs.n_listed, run_dir, float(cfg.max_skip_fraction), clustering.k)
@@ -58,7 +59,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
                    seed=int(cfg.seed), z_reduced=z_reduced, k_requested=clustering.k),
         **model.summary_metrics(), **model.latent_diagnostics(z), **clustering.used_params(),
         "clusterer_class": type(clustering.clusterer).__name__, "epochs_trained": int(trainer.current_epoch),
-        "n_skipped": len(skipped), "features_from_cache": bool(from_cache),
+        "n_skipped": len(skipped), **feature_counts.metrics(),
         "feature_seconds": round(feature_seconds, 3), "total_seconds": round(time.perf_counter() - start, 3),
     }
     result = RunResult(

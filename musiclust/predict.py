@@ -168,11 +168,11 @@ def check_targets(cfg: DictConfig) -> None:
 
 
 def check_feature(cfg: DictConfig) -> None:
-    from hydra.utils import get_class
+    from musiclust.instantiate import build
 
-    extractor = get_class(cfg.feature._target_)
-    if getattr(extractor, "collection_dependent", False):
-        name = cfg.feature.get("name", extractor.__name__)
+    extractor = build(cfg.feature)
+    if extractor.scope == "collection":
+        name = cfg.feature.get("name", type(extractor).__name__)
         raise ConfigError(
             f"feature={name}: a song's values depend on the whole collection the run was fitted to (its vocabulary, "
             "SVD or audio model), which the run does not save, so new songs cannot be placed in its space. Predict "

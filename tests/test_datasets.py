@@ -219,12 +219,15 @@ def test_download_with_nothing_arriving_fails_clearly(tmp_path, monkeypatch, cap
     assert hub.patterns is not None and "subsets/en/mp3/*.mp3" in hub.patterns
 
 
-def test_dataset_fingerprint_changes_with_cleaning_option(music):
-    from musiclust.data.manifest import dataset_fingerprint
+def test_lyrics_song_keys_change_with_cleaning_option(music):
+    from musiclust.features.text import LyricsTfidf
 
     root, _ = music
     plain = FolderDataset(str(root)).load()
     cleaned = FolderDataset(str(root), clean_lyrics=True).load()
     assert "lyrics_clean" in cleaned.columns
-    assert dataset_fingerprint(plain) != dataset_fingerprint(cleaned)
+    keys_plain, keys_cleaned = LyricsTfidf().song_keys(plain), LyricsTfidf().song_keys(cleaned)
+    changed = plain["lyrics"].to_numpy() != cleaned["lyrics_clean"].to_numpy()
+    assert changed.any()
+    np.testing.assert_array_equal(keys_plain != keys_cleaned, changed)  # the feature reads lyrics_clean
     np.testing.assert_array_equal(plain["id"], cleaned["id"])

@@ -14,7 +14,8 @@ from musiclust.clustering.large_n import SubsampleThenAssign, scalable_clusterer
 from musiclust.errors import ConfigError
 from musiclust.features import audio
 from musiclust.features.audio import LogMelSpec, MFCCFrames, MFCCStats, Spectra, extract_audio
-from musiclust.features.base import FeatureCache, FeatureSet, load_or_compute
+from musiclust.features.base import FeatureSet, FeatureStores, load_or_compute
+from musiclust.features.store import StoredRows
 from musiclust.pipeline import run_experiment
 from musiclust.training.datamodule import MusicDataModule, _ArrayDataset
 from tests.conftest import TINY_DEMO
@@ -118,27 +119,30 @@ def test_progress_bar_shows_for_long_extractions(manifest, monkeypatch, capsys):
     assert "features mfcc" in capsys.readouterr().err
 
 
-def test_cache_hit_is_memory_mapped_and_skips_compute(manifest, tmp_path, monkeypatch):
+def test_store_hit_is_read_lazily_and_skips_compute(manifest, tmp_path, monkeypatch):
     rows = manifest.iloc[:8]
-    cache = FeatureCache(tmp_path / "cache")
-    first, from_cache = load_or_compute(MFCCStats(n_jobs=1), rows, "fingerprint", cache)
-    assert not from_cache
-    extractor = MFCCStats(n_jobs=4)  # n_jobs is how, not what: same cache entry
+    stores = FeatureStores(tmp_path / "cache")
+    first, counts = load_or_compute(MFCCStats(n_jobs=1), rows, stores)
+    assert (counts.computed, counts.loaded, counts.from_cache) == (8, 0, False)
+    extractor = MFCCStats(n_jobs=4)  # n_jobs is how, not what: same store
 
-    def no_compute(_):
-        raise AssertionError("a cache hit must not compute")
+    def no_compute(*_):
+        raise AssertionError("a store hit must not compute")
 
-    monkeypatch.setattr(extractor, "compute", no_compute)
-    second, from_cache = load_or_compute(extractor, rows, "fingerprint", cache)
-    assert from_cache and isinstance(second.values, np.memmap)
+    for method in ("compute", "compute_batches"):
+        monkeypatch.setattr(extractor, method, no_compute)
+    second, counts = load_or_compute(extractor, rows, stores)
+    assert (counts.computed, counts.loaded, counts.from_cache) == (0, 8, True)
+    assert isinstance(second.values, StoredRows)  # read from disk in batches, not held in memory
     np.testing.assert_array_equal(second.values, first.values)
     np.testing.assert_array_equal(second.ids, first.ids)
-    entries = [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")]
-    assert len(entries) == 1 and not entries[0].startswith(".")  # the temporary folder was renamed, none left
+    pd.testing.assert_frame_equal(second.skipped, first.skipped)  # the missing and the too-short file, stored too
+    (store,) = (tmp_path / "cache").iterdir()
+    assert not [p for p in (store / "songs").iterdir() if p.name.startswith(".")]  # temporary files renamed
 
 
-def test_concurrent_jobs_compute_a_cache_entry_once(tmp_path):
-    """Two sweep jobs that need the same features: one computes, the other waits and loads the entry."""
+def test_concurrent_jobs_compute_a_collection_entry_once(tmp_path):
+    """Two sweep jobs that need the same collection-level features: one computes, the other waits and loads."""
     import threading
     import time
 
@@ -155,15 +159,15 @@ def test_concurrent_jobs_compute_a_cache_entry_once(tmp_path):
             return FeatureSet(values=np.ones((len(manifest), 2), dtype=np.float32), ids=manifest["id"])
 
     rows = pd.DataFrame({"id": ["a", "b", "c"]})
-    cache, results = FeatureCache(tmp_path / "cache"), []
-    jobs = [threading.Thread(target=lambda: results.append(load_or_compute(Slow(), rows, "fp", cache)))
+    stores, results = FeatureStores(tmp_path / "cache"), []
+    jobs = [threading.Thread(target=lambda: results.append(load_or_compute(Slow(), rows, stores)))
             for _ in range(2)]
     for job in jobs:
         job.start()
     for job in jobs:
         job.join()
     assert len(calls) == 1
-    assert sorted(from_cache for _, from_cache in results) == [False, True]
+    assert sorted(counts.from_cache for _, counts in results) == [False, True]
     np.testing.assert_array_equal(results[0][0].values, results[1][0].values)
 
 

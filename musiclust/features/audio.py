@@ -96,6 +96,9 @@ class AudioFeature(FeatureExtractor):
     required_columns = (ID, AUDIO)
     #: True for features that cover a track in several windows: :meth:`from_spectra` returns (n, ...) per song
     windowed = False
+    #: a song's values depend on its audio alone: stored per song, keyed by its file
+    scope = "song"
+    reads_audio = True
 
     def __init__(
         self, sr: int = 22050, duration: float | None = None, hop_length: int = 512, n_fft: int = 2048,
@@ -118,8 +121,17 @@ class AudioFeature(FeatureExtractor):
             raise NotImplementedError(f"{type(self).__name__} must implement from_signal or from_spectra")
         return self.from_spectra(Spectra(signal, self.sr))
 
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return []
+
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:
         return extract_audio(manifest, [self], n_jobs=self.n_jobs)[0]
+
+    def compute_batches(self, manifest: pd.DataFrame) -> Iterator[FeatureSet]:
+        """One :class:`FeatureSet` per chunk of files as the worker processes finish them (any order)."""
+        ids = manifest[ID].astype(str).to_numpy()
+        for start, chunk in audio_chunks(manifest, [self], n_jobs=self.n_jobs):
+            yield chunk_feature_sets(ids, start, chunk, [self])[0]
 
 
 def decode(path: str, sr: int, duration: float | None, min_duration: float) -> tuple[np.ndarray | None, str]:
@@ -289,18 +301,16 @@ def _compact_rows(array: np.ndarray, rows: np.ndarray, block: int = 4096) -> Non
             array[start : start + len(source)] = array[source]
 
 
-def extract_audio(
+def audio_chunks(
     manifest: pd.DataFrame, features: Sequence[AudioFeature], n_jobs: int = 1, *, progress: bool | None = None
-) -> list[FeatureSet]:
-    """Decode every file once and compute all ``features`` from it, in parallel processes.
+) -> Iterator[tuple[int, ChunkResult]]:
+    """Decode every file of ``manifest`` once and compute all ``features`` from it, in parallel processes:
+    ``(first row, result)`` per chunk of contiguous files, in completion order.
 
     Files are split into contiguous chunks for ``n_jobs`` worker processes (-1 = all cores; fewer, or none,
     when there is too little audio to pay for starting them, see :func:`worker_count`), kept by loky for the
-    next extraction in this process.
-    Features that share an STFT compute it once per song. Each chunk comes back as one float32 array per
-    feature and is copied straight into place, so rows keep the manifest order whatever the number of
-    processes. ``progress``: show a tqdm bar (None = only on a terminal); it appears once extraction has
-    taken more than a couple of seconds.
+    next extraction in this process. Features that share an STFT compute it once per song. ``progress``: show a
+    tqdm bar (None = only on a terminal); it appears once extraction has taken more than a couple of seconds.
     """
     from tqdm.auto import tqdm
 
@@ -309,36 +319,59 @@ def extract_audio(
     decoders = {(f.sr, f.duration, f.min_duration) for f in features}
     if len(decoders) != 1:
         raise ValueError("features decoded together must share sr, duration and min_duration")
-    ids = manifest[ID].astype(str).to_numpy()
     paths = manifest[AUDIO].astype(str).tolist()
     n_files, workers = len(paths), 1
     if n_jobs != 1 and n_files > 1:
         workers = worker_count(n_jobs, n_files, audio_seconds(paths, features[0].duration))
     names = "+".join(f.name for f in features)
-    outputs: list[np.ndarray | None] = [None] * len(features)
-    windows: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in features]  # windowed: per chunk start
-    kept = np.zeros(n_files, dtype=bool)
-    skipped: list[tuple[int, str]] = []
     begin = perf_counter()
     bar = tqdm(total=n_files, desc=f"features {names}", unit="song", delay=PROGRESS_DELAY,
                disable=None if progress is None else not progress)
     with bar:
-        for start, (offsets, arrays, counts, skips) in _run_chunks(paths, features, workers):
-            rows = start + offsets
-            for j, array in enumerate(arrays):
-                if features[j].windowed:
-                    windows[j][start] = (array, counts[j])
-                    continue
-                if len(rows) and outputs[j] is None:
-                    outputs[j] = np.empty((n_files, *array.shape[1:]), dtype=np.float32)
-                if len(rows):
-                    outputs[j][rows] = array
-            kept[rows] = True
-            skipped.extend((start + offset, reason) for offset, reason in skips)
-            bar.update(len(offsets) + len(skips))
+        for start, chunk in _run_chunks(paths, features, workers):
+            yield start, chunk
+            bar.update(len(chunk[0]) + len(chunk[3]))
     seconds = perf_counter() - begin
     log.info("Audio features %s: %d songs in %.1f s with %d process%s (%.1f songs/s)", names, n_files, seconds,
              workers, "es" if workers > 1 else "", n_files / max(seconds, 1e-9))
+
+
+def chunk_feature_sets(ids: np.ndarray, start: int, chunk: ChunkResult, features: Sequence[AudioFeature]
+                       ) -> list[FeatureSet]:
+    """One chunk's result as one :class:`FeatureSet` per feature (``ids``: the ids of the whole manifest)."""
+    offsets, arrays, counts, skips = chunk
+    skipped = skip_frame([(ids[start + offset], reason) for offset, reason in skips], stage="audio")
+    return [FeatureSet(values=array, ids=ids[start + offsets], skipped=skipped, normalization=feature.normalization,
+                       offsets=np.concatenate([[0], np.cumsum(count)]) if feature.windowed else None)
+            for feature, array, count in zip(features, arrays, counts, strict=True)]
+
+
+def extract_audio(
+    manifest: pd.DataFrame, features: Sequence[AudioFeature], n_jobs: int = 1, *, progress: bool | None = None
+) -> list[FeatureSet]:
+    """Every song's ``features`` in memory, from :func:`audio_chunks` (one decode and STFT per file).
+
+    Each chunk comes back as one float32 array per feature and is copied straight into place, so rows keep the
+    manifest order whatever the number of processes.
+    """
+    ids = manifest[ID].astype(str).to_numpy()
+    n_files = len(ids)
+    outputs: list[np.ndarray | None] = [None] * len(features)
+    windows: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in features]  # windowed: per chunk start
+    kept = np.zeros(n_files, dtype=bool)
+    skipped: list[tuple[int, str]] = []
+    for start, (offsets, arrays, counts, skips) in audio_chunks(manifest, features, n_jobs, progress=progress):
+        rows = start + offsets
+        for j, array in enumerate(arrays):
+            if features[j].windowed:
+                windows[j][start] = (array, counts[j])
+                continue
+            if len(rows) and outputs[j] is None:
+                outputs[j] = np.empty((n_files, *array.shape[1:]), dtype=np.float32)
+            if len(rows):
+                outputs[j][rows] = array
+        kept[rows] = True
+        skipped.extend((start + offset, reason) for offset, reason in skips)
     rows = np.flatnonzero(kept)
     skip_rows = skip_frame([(ids[i], reason) for i, reason in sorted(skipped)], stage="audio")
     sets = []

@@ -1,4 +1,14 @@
-"""Feature sets, the extractor contract and the on-disk feature cache."""
+"""Feature sets, the extractor contract, and where features are kept between runs.
+
+Features whose values for a song depend on that song alone (``scope = "song"``: every audio feature) are kept per
+song in the feature store (:mod:`musiclust.features.store`): a run computes only the songs the store lacks, so a
+grown collection computes its new songs, and a reordered or relabelled manifest computes nothing. Features computed
+from the whole collection at once (``scope = "collection"``: the lyrics TF-IDF vocabulary and SVD; hybrid and
+multimodal, whose SVD and audio model see every song) cannot be stored per song: they are kept as one verified
+entry per collection (:class:`FeatureCache`, keyed by the ids and song keys in order), and the per-song parts they
+are built from (hybrid's audio feature) go through the store, so a changed collection recomputes only the
+collection-level step and the new songs' parts.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +17,7 @@ import json
 import logging
 import os
 import shutil
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musiclust.columns import SKIP_COLUMNS, skip_frame
-from musiclust.data.manifest import dataset_fingerprint, require_columns
+from musiclust.columns import AUDIO, ID, SKIP_COLUMNS, skip_frame
+from musiclust.data.manifest import collection_key, require_columns, song_keys
 from musiclust.features.normalize import Normalization, as_normalization, to_json
+from musiclust.features.store import SongStore, Stored, checksum, take_rows
 from musiclust.instantiate import build
 from musiclust.io import make_temp_dir, write_csv, write_json
 
@@ -27,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: bump when the numbers an extractor produces change, so stale cache entries are not reused
 FEATURE_VERSION = 2
+#: songs per call of a per-song extractor's ``compute`` when the store computes missing songs (its default
+#: :meth:`FeatureExtractor.compute_batches`): what is held in memory and lost by a killed run at most
+BATCH_SONGS = 256
+
 
 @dataclass
 class FeatureSet:
@@ -35,6 +49,8 @@ class FeatureSet:
     One row per song, or — for features that cover a whole track in windows — several rows per song:
     song ``i`` owns rows ``offsets[i]:offsets[i + 1]``. ``normalization`` is how the values are to be
     normalised before a model sees them (the feature's own policy, see :mod:`musiclust.features.normalize`).
+    ``values`` is an array in memory or, for features read from the store, a lazily read
+    :class:`~musiclust.features.store.StoredRows` (index it with rows, or ``np.asarray`` it for everything).
     """
 
     values: np.ndarray
@@ -72,10 +88,10 @@ class FeatureSet:
         """The songs where the boolean mask ``keep`` (one entry per song) is true."""
         keep = np.asarray(keep, dtype=bool)
         if self.offsets is None:
-            return replace(self, values=self.values[keep], ids=self.ids[keep])
+            return replace(self, values=take_rows(self.values, keep), ids=self.ids[keep])
         rows = keep[self.song_of_row()]
         offsets = np.concatenate([[0], np.cumsum(self.rows_per_song()[keep])])
-        return replace(self, values=self.values[rows], ids=self.ids[keep], offsets=offsets)
+        return replace(self, values=take_rows(self.values, rows), ids=self.ids[keep], offsets=offsets)
 
     def drop_nonfinite(self, stage: str = "features") -> FeatureSet:
         """The songs whose values are all finite; the others move to ``skipped`` with the reason."""
@@ -97,8 +113,10 @@ class FeatureSet:
 class FeatureExtractor:
     """Turns a manifest into a :class:`FeatureSet`. Subclasses set ``name`` and implement ``compute``.
 
-    Constructor keyword arguments are the extractor's parameters: they form the cache key, except
+    Constructor keyword arguments are the extractor's parameters: they form the store key, except
     those listed in ``runtime_params`` (how the work is done, not what it produces).
+    Where the values are kept between runs follows from ``scope`` (see the module docstring); a song's key is a
+    hash of what the feature reads of it: its audio file when ``reads_audio``, and the :meth:`key_columns`.
     """
 
     name = "feature"
@@ -106,16 +124,33 @@ class FeatureExtractor:
     runtime_params: tuple[str, ...] = ("n_jobs",)
     #: how the values are normalised before a model sees them (musiclust.features.normalize)
     normalization: Normalization = "standard"
-    #: whether a song's values depend on the other songs (a vocabulary, an SVD or a model fitted to the collection):
-    #: then a finished run cannot compute them for new songs, and musiclust-predict refuses the run
-    collection_dependent: bool = False
+    #: "song": a song's values depend on that song alone (stored per song); "collection": on the whole collection
+    scope = "collection"
+    #: whether songs own several rows (windows of a whole track)
+    windowed = False
+    #: whether the values depend on the song's audio file (None: whenever the manifest has an audio column)
+    reads_audio: bool | None = None
 
     def __init__(self, **params: Any) -> None:
         self.params = params
 
+    def policy(self, width: int) -> Normalization:
+        """The normalisation of values ``width`` columns wide (features whose blocks follow the width override)."""
+        return self.normalization
+
     def cache_config(self) -> dict[str, Any]:
         keep = {k: v for k, v in self.params.items() if k not in self.runtime_params}
         return {"name": self.name, "class": type(self).__qualname__, "version": FEATURE_VERSION, **keep}
+
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        """The manifest columns the values depend on besides the audio file (part of each song's key). By default
+        every column but the id: an extractor that does not say what it reads is recomputed when anything changes."""
+        return [c for c in manifest.columns if c not in (ID, AUDIO)]
+
+    def song_keys(self, manifest: pd.DataFrame, method: str = "stat") -> np.ndarray:
+        """One key per song of ``manifest`` (``method``: how audio files are identified, ``stat`` or ``content``)."""
+        audio = AUDIO in manifest.columns if self.reads_audio is None else self.reads_audio
+        return song_keys(manifest, audio=audio, columns=self.key_columns(manifest), method=method)
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
         """Stop with one message when the manifest lacks a column this feature reads."""
@@ -131,9 +166,22 @@ class FeatureExtractor:
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:
         raise NotImplementedError
 
+    def compute_batches(self, manifest: pd.DataFrame) -> Iterator[FeatureSet]:
+        """The features of ``manifest`` in parts, each covering some of its songs (per-song features: the store
+        commits parts as they come, so a killed run keeps what was done). By default ``compute`` on consecutive
+        batches of :data:`BATCH_SONGS` songs."""
+        for start in range(0, len(manifest), BATCH_SONGS):
+            yield self.compute(manifest.iloc[start:start + BATCH_SONGS])
+
+    def compute_from(self, manifest: pd.DataFrame, parts: Callable[[FeatureExtractor, pd.DataFrame], FeatureSet]
+                     ) -> FeatureSet:
+        """``compute``, with ``parts(extractor, manifest)`` supplying the features this one is built from (from the
+        store, when there is one). Composite features (hybrid) override it; the others ignore ``parts``."""
+        return self.compute(manifest)
+
 
 class FeatureCache:
-    """Directory of computed features keyed by hash(dataset fingerprint, feature config).
+    """Directory of collection-level features keyed by hash(collection fingerprint, feature config).
 
     Values are stored as ``.npy`` and loaded memory-mapped; every entry is written to a temporary folder and
     renamed into place, so concurrent sweep jobs never read half-written entries, and :meth:`computing` makes
@@ -143,7 +191,6 @@ class FeatureCache:
     """
 
     FILES = ("values.npy", "ids.npy", "skipped.csv")
-    CHUNK = 64 << 20  # bytes per checksum read: bounded memory for entries of any size
 
     def __init__(self, root: str | os.PathLike, enabled: bool = True) -> None:
         self.root = Path(root)
@@ -158,14 +205,7 @@ class FeatureCache:
     def path_for(self, name: str, key: str) -> Path:
         return self.root / f"{name}-{key}"
 
-    @classmethod
-    def checksum(cls, path: Path) -> str:
-        """CRC-32 of a file's bytes: catches truncation and overwritten data at ~2 GB/s (sha256: ~0.8)."""
-        value = 0
-        with open(path, "rb") as handle:
-            while chunk := handle.read(cls.CHUNK):
-                value = zlib.crc32(chunk, value)
-        return f"{value:08x}"
+    checksum = staticmethod(checksum)
 
     @classmethod
     def problem(cls, entry: Path) -> str | None:
@@ -275,30 +315,172 @@ class FeatureCache:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_or_compute(
-    extractor: FeatureExtractor, manifest: pd.DataFrame, fingerprint: str, cache: FeatureCache
-) -> tuple[FeatureSet, bool]:
-    """Return the features for ``manifest`` and whether they came from the cache."""
+@dataclass(frozen=True)
+class FeatureCounts:
+    """How a run got its features: songs ``computed`` and ``loaded`` from the store (for collection-level features,
+    the per-song parts they are built from, or all songs when they have none), and whether a collection-level step
+    was computed. ``bool(counts)`` is :attr:`from_cache`: nothing was computed."""
+
+    computed: int
+    loaded: int
+    collection_computed: bool = False
+
+    @property
+    def from_cache(self) -> bool:
+        return self.computed == 0 and not self.collection_computed
+
+    def __bool__(self) -> bool:
+        return self.from_cache
+
+    def __add__(self, other: FeatureCounts) -> FeatureCounts:
+        return FeatureCounts(self.computed + other.computed, self.loaded + other.loaded,
+                             self.collection_computed or other.collection_computed)
+
+    def metrics(self) -> dict[str, Any]:
+        """The columns of ``clustering_metrics.csv``."""
+        return {"features_computed": self.computed, "features_loaded": self.loaded,
+                "features_from_cache": self.from_cache}
+
+
+class FeatureStores:
+    """Where features are kept: under ``root``, one directory per feature configuration,
+    ``<name>-<hash of cache_config()>``, holding its per-song store (``songs/``) and collection entries
+    (``collections/``). ``key_method``: how audio files are identified (``stat`` or ``content``, see
+    :func:`musiclust.data.manifest.audio_file_key`). ``enabled=False``: compute everything, keep nothing."""
+
+    def __init__(self, root: str | os.PathLike, enabled: bool = True, key_method: str = "stat") -> None:
+        self.root, self.enabled, self.key_method = Path(root), bool(enabled), str(key_method)
+
+    def directory(self, extractor: FeatureExtractor) -> Path:
+        blob = json.dumps(extractor.cache_config(), sort_keys=True, default=str)
+        return self.root / f"{extractor.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+    def songs(self, extractor: FeatureExtractor) -> SongStore:
+        return SongStore(self.directory(extractor))
+
+    def collections(self, extractor: FeatureExtractor) -> FeatureCache:
+        return FeatureCache(self.directory(extractor) / "collections")
+
+
+def load_or_compute(extractor: FeatureExtractor, manifest: pd.DataFrame, stores: FeatureStores
+                    ) -> tuple[FeatureSet, FeatureCounts]:
+    """The features of ``manifest`` (kept songs in manifest order, the others in ``skipped``) and how many songs
+    were computed or loaded. Values that come out NaN/inf move the song to ``skipped``."""
     extractor.check_manifest(manifest)
+    if not stores.enabled:
+        parts = _Parts(stores)
+        features = extractor.compute_from(manifest, parts).drop_nonfinite()
+        counts = parts.counts if parts.used else FeatureCounts(len(manifest), 0)
+        return features, replace(counts, collection_computed=extractor.scope == "collection")
+    if extractor.scope == "song":
+        return _song_features(extractor, manifest, stores)
+    return _collection_features(extractor, manifest, stores)
+
+
+class _Parts:
+    """What composite features call for the features they are built from: the store's, counted."""
+
+    def __init__(self, stores: FeatureStores) -> None:
+        self.stores, self.used, self.counts = stores, False, FeatureCounts(0, 0)
+
+    def __call__(self, extractor: FeatureExtractor, manifest: pd.DataFrame) -> FeatureSet:
+        features, counts = load_or_compute(extractor, manifest, self.stores)
+        self.used, self.counts = True, self.counts + replace(counts, collection_computed=False)
+        return features
+
+
+def _usable(store: SongStore, shards: dict[str, Any], keys: np.ndarray) -> tuple[dict[str, Stored], dict[str, str]]:
+    """Song key → stored entry, for the keys whose shards are intact; and the damaged shards holding any of them."""
+    entries = store.entries(shards)
+    used = {entries[k].shard for k in set(keys.tolist()) if k in entries}
+    damaged = store.damaged(shards[name] for name in sorted(used))
+    if damaged:
+        entries = {k: e for k, e in entries.items() if e.shard not in damaged}
+    return entries, damaged
+
+
+def _song_features(extractor: FeatureExtractor, manifest: pd.DataFrame, stores: FeatureStores
+                   ) -> tuple[FeatureSet, FeatureCounts]:
+    store = stores.songs(extractor)
+    ids = manifest[ID].astype(str).to_numpy()
+    keys = extractor.song_keys(manifest, stores.key_method)
+    shards = store.shards()
+    entries, _ = _usable(store, shards, keys)
+    computed = 0
+    if not all(k in entries for k in keys):
+        with store.locked():  # another job may be computing the same songs: wait for it, then take what it stored
+            store.prepare(extractor.cache_config())
+            shards = store.shards()
+            entries, damaged = _usable(store, shards, keys)
+            for name in damaged:
+                store.discard(name)
+            missing = np.asarray([k not in entries for k in keys], dtype=bool)
+            if missing.any():
+                computed = int(missing.sum())
+                _compute_songs(extractor, manifest, keys, missing, store)
+                shards = store.shards()
+                entries, _ = _usable(store, shards, keys)
+    stored = [entries[k] for k in keys]
+    kept = np.asarray([not s.skipped for s in stored], dtype=bool)
+    skipped = pd.DataFrame([(ids[i], stored[i].stage, stored[i].reason) for i in np.flatnonzero(~kept)],
+                           columns=SKIP_COLUMNS)
+    rows = np.asarray([s.rows for s, k in zip(stored, kept, strict=True) if k], dtype=np.int64)
+    if kept.any():
+        values = store.rows([s for s, k in zip(stored, kept, strict=True) if k], shards)
+    else:
+        values = np.zeros((0,), dtype=np.float32)
+    offsets = np.concatenate([[0], np.cumsum(rows)]) if extractor.windowed else None
+    if computed < len(ids):
+        log.info("Features %s: %d songs loaded from %s, %d computed", extractor.name, len(ids) - computed,
+                 store.root, computed)
+    width = values.shape[1] if values.ndim == 2 else 0
+    features = FeatureSet(values, ids[kept], skipped, extractor.policy(width), offsets)
+    return features, FeatureCounts(computed, len(ids) - computed)
+
+
+def _compute_songs(extractor: FeatureExtractor, manifest: pd.DataFrame, keys: np.ndarray, missing: np.ndarray,
+                   store: SongStore) -> None:
+    """Compute the ``missing`` songs (each distinct key once) and commit them to ``store`` part by part."""
+    _, first = np.unique(keys, return_index=True)
+    rows = np.sort(first[missing[first]])  # the first song of each missing key, in manifest order
+    todo = manifest.iloc[rows]
+    key_of = dict(zip(todo[ID].astype(str), keys[rows], strict=True))
+    log.info("Features %s: computing %d songs into %s", extractor.name, len(todo), store.root)
+    writer = store.writer(extractor.windowed)
+    for part in extractor.compute_batches(todo):
+        skips = [(key_of[i], stage, reason) for i, stage, reason in part.skipped[SKIP_COLUMNS].itertuples(index=False)
+                 if i in key_of]
+        writer.add([key_of[i] for i in part.ids], np.asarray(part.values), part.rows_per_song(), skips)
+        log.debug("Features %s: %d of %d songs computed", extractor.name, writer.written, len(todo))
+    writer.flush()
+    if writer.written < len(todo):
+        raise RuntimeError(f"feature={extractor.name} returned {writer.written} of the {len(todo)} songs it was "
+                           "given, neither values nor a skip reason for the others")
+
+
+def _collection_features(extractor: FeatureExtractor, manifest: pd.DataFrame, stores: FeatureStores
+                         ) -> tuple[FeatureSet, FeatureCounts]:
+    cache = stores.collections(extractor)
     config = extractor.cache_config()
-    key = FeatureCache.key(fingerprint, config)
+    keys = extractor.song_keys(manifest, stores.key_method)
+    key = FeatureCache.key(collection_key(manifest[ID].astype(str).tolist(), keys.tolist()), config)
     cached = cache.load(extractor.name, key)
     if cached is None:
         with cache.computing(extractor.name, key):
             cached = cache.load(extractor.name, key)  # another job may have stored it while we waited
             if cached is None:
-                features = extractor.compute(manifest)
+                parts = _Parts(stores)
+                features = extractor.compute_from(manifest, parts).drop_nonfinite()
                 cache.store(extractor.name, key, features, config)
-                return features, False
+                counts = parts.counts if parts.used else FeatureCounts(len(manifest), 0)
+                return features, replace(counts, collection_computed=True)
     log.info("Features %s: loaded from cache %s", extractor.name, cache.path_for(extractor.name, key))
-    return cached, True
+    return cached, FeatureCounts(0, len(manifest))
 
 
-def features_for(node: Any, manifest: pd.DataFrame, cache_dir: str | os.PathLike,
-                 use_cache: bool = True) -> tuple[FeatureSet, bool]:
-    """The configured feature of every song (from the cache when it holds them) and whether it did; songs whose
-    values come out NaN/inf move to ``skipped``: one damaged recording is skipped, not fatal."""
-    extractor = build(node)
-    cache = FeatureCache(cache_dir, enabled=use_cache)
-    features, from_cache = load_or_compute(extractor, manifest, dataset_fingerprint(manifest), cache)
-    return features.drop_nonfinite(), from_cache
+def features_for(node: Any, manifest: pd.DataFrame, cache_dir: str | os.PathLike, use_cache: bool = True,
+                 key_method: str = "stat") -> tuple[FeatureSet, FeatureCounts]:
+    """The configured feature of every song, computing only what the store under ``cache_dir`` lacks, and how many
+    songs were computed or loaded. Songs whose values come out NaN/inf are in ``skipped``: one damaged recording is
+    skipped, not fatal."""
+    return load_or_compute(build(node), manifest, FeatureStores(cache_dir, enabled=use_cache, key_method=key_method))

@@ -59,7 +59,9 @@ class HybridFeature(FeatureExtractor):
 
     name = "hybrid"
     normalization = "none"
-    collection_dependent = True  # its audio model, lyrics vocabulary and joint SVD are fitted to the collection
+    #: the SVD and the audio model see every song: one entry per collection; the audio feature is stored per song
+    scope = "collection"
+    reads_audio = True
 
     def __init__(
         self, audio: dict[str, Any], audio_embedding: dict[str, Any] | None, lyrics: dict[str, Any],
@@ -102,6 +104,9 @@ class HybridFeature(FeatureExtractor):
         self.audio.check_manifest(manifest)
         self.lyrics.check_manifest(manifest)
 
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return self.lyrics.key_columns(manifest)
+
     def embed_audio(self, audio: FeatureSet) -> np.ndarray:
         """The audio block of each song: the audio model's embedding, trained on the (normalised) ``audio``
         features, or without one the features normalised by their own policy."""
@@ -113,8 +118,12 @@ class HybridFeature(FeatureExtractor):
 
     # -- the feature ------------------------------------------------------------------------------------
     def compute(self, manifest: pd.DataFrame) -> FeatureSet:
+        return self.compute_from(manifest)
+
+    def compute_from(self, manifest: pd.DataFrame, parts: Any = None) -> FeatureSet:
+        """The feature, with the audio feature per song from ``parts`` (the store) when given."""
         p = self.params
-        audio = self.audio.compute(manifest)
+        audio = parts(self.audio, manifest) if parts is not None else self.audio.compute(manifest)
         with_audio = manifest[manifest[ID].astype(str).isin(set(audio.ids))]
         lyrics = self.lyrics.compute(with_audio)
         skipped = _merge_skips(audio.skipped, lyrics.skipped)
@@ -153,8 +162,11 @@ class MultimodalFeature(HybridFeature):
                         needed_by=f"feature=multimodal (feature.metadata_col={self.params['metadata_col']})",
                         fix="Set feature.metadata_col=<one of those columns>.")
 
-    def compute(self, manifest: pd.DataFrame) -> FeatureSet:
-        hybrid = super().compute(manifest)
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return [*super().key_columns(manifest), self.params["metadata_col"]]
+
+    def compute_from(self, manifest: pd.DataFrame, parts: Any = None) -> FeatureSet:
+        hybrid = super().compute_from(manifest, parts)
         column = manifest.set_index(ID)[self.params["metadata_col"]].loc[hybrid.ids]
         encoded, categories = one_hot(column, missing=self.params["missing"])
         log.info("Feature %s: one-hot of %s (%d values: %s)", self.name, self.params["metadata_col"],

@@ -42,7 +42,6 @@ class LyricsTfidf(FeatureExtractor):
     #: LSA: TF-IDF → SVD → rows of unit length, so documents compare by direction (cosine), whatever their
     #: length; z-scoring the SVD columns would give noise components the weight of the leading topics
     normalization = "l2"
-    collection_dependent = True  # the vocabulary, IDF weights and SVD are fitted to the collection
 
     def __init__(
         self, column: str | None = None, analyzer: str = "char_wb", ngram_range: tuple[int, int] = (3, 5),
@@ -52,6 +51,13 @@ class LyricsTfidf(FeatureExtractor):
         super().__init__(column=column, analyzer=analyzer, ngram_range=list(ngram_range),
                          max_features=max_features, min_df=min_df, sublinear_tf=sublinear_tf,
                          svd_dims=svd_dims, seed=seed)
+
+    #: the vocabulary, IDF weights and SVD come from the whole collection: one entry per collection
+    scope = "collection"
+    reads_audio = False
+
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return [lyrics_column(manifest, self.params["column"])]
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
         self.require(manifest, [ID, lyrics_column(manifest, self.params["column"])])
@@ -144,6 +150,15 @@ class LyricsEmbedding(PretrainedModel, FeatureExtractor):
     name = "lyrics_embed"
     required_columns = (ID,)
     normalization = "l2"
+    reads_audio = False
+
+    @property
+    def scope(self) -> str:  # type: ignore[override]
+        """Per song (each song's embedding is its own), unless an SVD over the collection follows."""
+        return "collection" if self.params.get("svd_dims") else "song"
+
+    def key_columns(self, manifest: pd.DataFrame) -> list[str]:
+        return [lyrics_column(manifest, self.params["column"])]
 
     def __init__(
         self, model: str = "sentence-transformers/LaBSE", column: str | None = None, max_tokens: int | None = None,

@@ -64,8 +64,13 @@ class ClosedFormModel(EmbeddingModel):
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
-            features = self.trainer.datamodule.features
-            self.fit_closed_form(np.asarray(features, dtype=np.float32))
+            self.fit_rows(self.trainer.datamodule.features)
+
+    def fit_rows(self, rows: Any) -> None:
+        """Fit on the datamodule's normalised rows, an array-like read in batches (``rows[i:j]``, ``len(rows)``,
+        ``rows.shape``) that may be larger than memory. By default all rows at once through
+        :meth:`fit_closed_form`; models that can fit in a streaming pass override this."""
+        self.fit_closed_form(np.asarray(rows, dtype=np.float32))
 
     def fit_closed_form(self, features: np.ndarray) -> None:
         raise NotImplementedError

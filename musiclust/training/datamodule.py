@@ -23,27 +23,69 @@ from musiclust.features.normalize import Normalizer, resolve
 Batch = dict[str, torch.Tensor]
 
 
-class _ArrayDataset(Dataset):
-    """Tensors in memory, served a whole batch at a time: ``__getitems__`` slices every tensor once per
-    batch instead of building one dict per row and stacking them (PyTorch's default collate)."""
+#: feature arrays up to this many bytes are normalised once and kept in memory (a batch is then a slice); larger
+#: ones, e.g. 100k songs' maps read from the feature store, are normalised batch by batch as they are served
+NORMALISED_IN_MEMORY_BYTES = 256 << 20
 
-    def __init__(self, features: torch.Tensor, conditions: torch.Tensor) -> None:
+
+class NormalisedRows:
+    """A feature array's rows as a model sees them: read (from memory, or from the feature store on disk) and
+    normalised by the fitted :class:`Normalizer`. Up to :data:`NORMALISED_IN_MEMORY_BYTES` the normalised rows are
+    computed once and kept; above, each request is read and normalised when it is made, so no normalised copy of a
+    large array is ever made. The numbers are the same either way (the normalisation works row by row).
+    ``rows[index]`` (an int, a slice, an index array) is a float32 array; ``np.asarray(rows)`` is all of them."""
+
+    def __init__(self, values: Any, normalizer: Normalizer) -> None:
+        self.values, self.normalizer = values, normalizer
+        n_values = int(np.prod(values.shape, dtype=np.int64))
+        self.normalised = normalizer.transform(values) if 4 * n_values <= NORMALISED_IN_MEMORY_BYTES else None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.values.shape)
+
+    dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if self.normalised is not None:
+            return self.normalised[index]
+        if isinstance(index, int | np.integer):
+            return self.normalizer.transform(np.asarray(self.values[index])[None])[0]
+        return self.normalizer.transform(np.asarray(self.values[index]))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = self[:]
+        return values if dtype is None else values.astype(dtype, copy=bool(copy))
+
+
+class _ArrayDataset(Dataset):
+    """Rows served a whole batch at a time: ``__getitems__`` reads and normalises the batch's rows in one go
+    instead of building one dict per row and stacking them (PyTorch's default collate)."""
+
+    def __init__(self, features: NormalisedRows, conditions: np.ndarray) -> None:
         self.features, self.conditions = features, conditions
 
     def __len__(self) -> int:
         return len(self.features)
 
     def __getitems__(self, indices: Sequence[int]) -> Batch:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        if len(index) and int(index[-1]) - int(index[0]) == len(index) - 1 and bool((index.diff() == 1).all()):
-            rows = slice(int(index[0]), int(index[-1]) + 1)  # in-order batches (prediction): views, no copy
-            return {"x": self.features[rows], "cond": self.conditions[rows], "index": index}
-        # index_select: one gather per tensor (advanced indexing may hand small batches to the thread pool)
-        return {"x": self.features.index_select(0, index), "cond": self.conditions.index_select(0, index),
-                "index": index}
+        index = np.asarray(indices, dtype=np.int64)
+        rows: slice | np.ndarray = index
+        if len(index) and int(index[-1]) - int(index[0]) == len(index) - 1 and bool((np.diff(index) == 1).all()):
+            rows = slice(int(index[0]), int(index[-1]) + 1)  # in-order batches (prediction): one contiguous read
+        return {"x": torch.from_numpy(self.features[rows]), "cond": torch.from_numpy(self.conditions[rows]),
+                "index": torch.from_numpy(index)}
 
     def __getitem__(self, index: int) -> Batch:
-        return {"x": self.features[index], "cond": self.conditions[index], "index": torch.tensor(index)}
+        return {"x": torch.from_numpy(self.features[index]), "cond": torch.from_numpy(self.conditions[index]),
+                "index": torch.tensor(index)}
 
 
 def _whole_batch(batch: Batch) -> Batch:
@@ -55,8 +97,11 @@ class MusicDataModule(pl.LightningDataModule):
     """Serves a :class:`FeatureSet`'s rows, normalised, with one-hot ``conditions`` (per song, (N, C)) as dict batches.
 
     ``normalization`` overrides the feature's own policy (None or ``auto``: keep it); the fitted
-    :class:`Normalizer` is ``self.normalizer``. Batches hold ``x``, ``cond`` and ``index`` (row numbers). Training
-    batches are shuffled rows (windows) with a generator seeded by ``seed``; prediction batches keep the row order.
+    :class:`Normalizer` is ``self.normalizer``, its statistics accumulated in one streaming pass over the values.
+    ``self.features`` is the :class:`NormalisedRows` view: large feature arrays are read (from the feature store)
+    and normalised batch by batch as they are served, so the values may be larger than memory. Batches hold ``x``,
+    ``cond`` and ``index`` (row numbers). Training batches are shuffled rows (windows) with a generator seeded by
+    ``seed``; prediction batches keep the row order.
     ``labels`` (N,), when given, are the ``label_col`` values of the songs, for monitoring callbacks only (never
     given to the model). ``normalizer``, when given, is an already fitted :class:`Normalizer` (a finished run's,
     for new songs): it is applied as it is, not refitted, and ``normalization`` is then not used.
@@ -69,12 +114,9 @@ class MusicDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.ids = features.ids
-        if normalizer is None:
-            self.normalizer = Normalizer(resolve(features.normalization, normalization))
-            self.features = self.normalizer.fit_transform(features.values)
-        else:
-            self.normalizer = normalizer
-            self.features = normalizer.transform(features.values)
+        self.normalizer = normalizer if normalizer is not None else Normalizer(
+            resolve(features.normalization, normalization)).fit(features.values)
+        self.features = NormalisedRows(features.values, self.normalizer)
         self.offsets = np.arange(len(self.features) + 1, dtype=np.int64) if features.offsets is None \
             else np.asarray(features.offsets, dtype=np.int64)
         n_songs = len(self.offsets) - 1
@@ -83,12 +125,12 @@ class MusicDataModule(pl.LightningDataModule):
         if len(conditions) != n_songs:
             raise ValueError(f"{len(conditions)} condition rows for {n_songs} songs")
         self.song_conditions = np.ascontiguousarray(conditions, dtype=np.float32)
-        # per row: a window inherits its song's condition (torch.from_numpy below shares these arrays' memory)
+        # per row: a window inherits its song's condition
         self.conditions = self.song_conditions[self.song_of_row()] if features.windowed else self.song_conditions
         self.batch_size = max(1, min(int(batch_size), len(self.features)))
         self.num_workers, self.seed, self.predict_batch_size = int(num_workers), int(seed), int(predict_batch_size)
         self.labels = labels
-        self.dataset = _ArrayDataset(torch.from_numpy(self.features), torch.from_numpy(self.conditions))
+        self.dataset = _ArrayDataset(self.features, self.conditions)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
