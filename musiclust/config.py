@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -46,6 +47,17 @@ def number(above: float | None = None, at_least: float | None = None, at_most: f
 
 def one_of(*choices: Any) -> Callable[[Any], bool]:
     return lambda v: v in choices
+
+
+def is_debug_run(cfg: DictConfig) -> bool:
+    """A trial run (``debug=...`` sets ``debug_run``; or ``trainer.fast_dev_run``): marked as such and left out of
+    comparisons unless asked."""
+    return bool(OmegaConf.select(cfg, "debug_run", default=False)
+                or OmegaConf.select(cfg, "trainer.fast_dev_run", default=False))
+
+
+def _is_checkpoint(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and Path(value).expanduser().is_file())
 
 
 def _trains(cfg: DictConfig) -> bool:
@@ -83,6 +95,8 @@ RULES: tuple[Rule, ...] = (
     Rule("silhouette_sample_size", "an integer ≥ 2, or null", integer(2, nullable=True), example="10000"),
     Rule("normalization", "auto, standard, center, l2 or none",
          one_of("auto", "standard", "center", "l2", "none"), example="auto"),
+    Rule("ckpt_path", "an existing checkpoint file (relative to where you run musiclust), or null",
+         _is_checkpoint, example="outputs/runs/<run>/checkpoints/last.ckpt"),
     # model
     Rule("model.latent_dim", "an integer ≥ 1", integer(1), example="16"),
     Rule("model.lr", "a number > 0", number(above=0.0), example="0.001"),

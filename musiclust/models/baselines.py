@@ -25,12 +25,17 @@ class PCAModel(ClosedFormModel):
     def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 32, whiten: bool = False, seed: int = 0,
                  **_: object) -> None:
         super().__init__()
-        self.save_hyperparameters("latent_dim", "whiten")
+        self.save_hyperparameters("input_shape", "latent_dim", "whiten", "seed", logger=False)
         self.latent_dim, self.whiten, self.seed = int(latent_dim), bool(whiten), int(seed)
         self.register_buffer("components", torch.zeros(0))
         self.register_buffer("center", torch.zeros(0))
         self.register_buffer("scale", torch.zeros(0))
         self.explained_variance_ratio = np.zeros(0)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # the fitted buffers are empty until the fit: give them the checkpoint's shapes before its state is loaded
+        for name in ("components", "center", "scale"):
+            setattr(self, name, torch.empty_like(checkpoint["state_dict"][name]))
 
     def fit_closed_form(self, features: np.ndarray) -> None:
         from sklearn.decomposition import PCA
@@ -68,6 +73,7 @@ class RawModel(ClosedFormModel):
 
     def __init__(self, input_shape: tuple[int, ...], **_: object) -> None:
         super().__init__()
+        self.save_hyperparameters("input_shape", logger=False)
 
     def fit_closed_form(self, features: np.ndarray) -> None:
         pass

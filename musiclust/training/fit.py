@@ -69,9 +69,11 @@ def build_trainer(trainer: Any, callbacks: Any = None, logger: Any = None, **fix
     return build_as_is(trainer, callbacks=built, logger=build_as_is(logger) if logger else False, **fixed)
 
 
-def fit_and_embed(trainer: pl.Trainer, model: Any, datamodule: MusicDataModule) -> np.ndarray:
-    """Train ``model`` on the datamodule's rows, then embed every song (the mean of its windows' embeddings)."""
-    trainer.fit(model, datamodule=datamodule)
+def fit_and_embed(trainer: pl.Trainer, model: Any, datamodule: MusicDataModule,
+                  ckpt_path: str | None = None) -> np.ndarray:
+    """Train ``model`` on the datamodule's rows (resuming from the Lightning checkpoint ``ckpt_path``: weights,
+    optimizer state, epoch), then embed every song (the mean of its windows' embeddings)."""
+    trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.expanduser(ckpt_path) if ckpt_path else None)
     return datamodule.embed_songs(model)
 
 
