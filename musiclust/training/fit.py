@@ -33,6 +33,7 @@ def quiet_libraries() -> None:
         ".*log_every_n_steps.*", ".*GPU available but not used.*", ".*n_jobs value 1 overridden.*",
         ".*`training_step` returned `None`.*", ".*Checkpoint directory.*exists and is not empty.*",
         ".*Experiment logs directory.*exists and is not empty.*",
+        ".*The dirpath has changed from.*",  # resuming (ckpt_path) into a new run dir: its own checkpoints/
     ):
         warnings.filterwarnings("ignore", message=pattern)
 
