@@ -18,10 +18,11 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/musiclust $(ARGS)
 
+# the wheel check first: pytest's summary stays the last line of the output
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 	scripts/check_wheel.sh $(PY)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # the package as a user gets it: a clone's sdist → wheel, installed into a fresh venv, run outside the checkout
 check-wheel: $(STAMP)

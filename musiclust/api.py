@@ -14,6 +14,7 @@ MusiclustError` for bad settings or data), never turned into exit codes.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -82,7 +83,7 @@ def _as_hydra_job(config: DictConfig) -> Iterator[DictConfig]:
         with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
             config.hydra.runtime.output_dir = str(run_dir)
         state.set_config(config)
-        job = config.copy()
+        job = copy.deepcopy(config)
         with read_write(job), open_dict(job):
             del job["hydra"]
             job.paths.output_dir = str(run_dir)  # fixed: it must not follow a later run's Hydra state

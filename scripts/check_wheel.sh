@@ -23,7 +23,9 @@ mkdir -p "$WORK/src" "$WORK/dist" "$WORK/job"
     > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; fail "wheel from the sdist"; }
 WHEEL="$(ls "$WORK"/dist/musiclust-*.whl)"
 VERSION="$(basename "$WHEEL" | cut -d- -f2)"
-step "$(basename "$WHEEL"): $(du -k "$WHEEL" | cut -f1) KiB, $(unzip -l "$WHEEL" | grep -c 'musiclust/conf/.*\.yaml') config files"
+CONFIGS="$("$BUILD_PYTHON" -c "import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); \
+print(sum(n.startswith('musiclust/conf/') and n.endswith('.yaml') for n in names))" "$WHEEL")"
+step "$(basename "$WHEEL"): $(du -k "$WHEEL" | cut -f1) KiB, $CONFIGS config files"
 
 step "fresh venv: torch==2.13.0 first (a looser spec pulls a CUDA build), then the wheel"
 "$PYTHON" -m venv "$WORK/venv"
