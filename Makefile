@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-all lint bench clean
+.PHONY: setup run test test-all check-wheel lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,15 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/musiclust $(ARGS)
 
+# the wheel check first: pytest's summary stays the last line of the output
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
+	scripts/check_wheel.sh $(PY)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# the package as a user gets it: a clone's sdist → wheel, installed into a fresh venv, run outside the checkout
+check-wheel: $(STAMP)
+	scripts/check_wheel.sh $(PY)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -15,11 +15,15 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from musiclust.errors import ConfigError
+
+#: the Hydra config groups, shipped inside the package (package data), so an installed wheel has them too
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 #: sentinel for keys that are absent from the composed config (the rule then does not apply)
 _ABSENT = object()
@@ -102,6 +106,17 @@ def _pretrained_rules(prefix: str) -> tuple[Rule, ...]:
     )
 
 
+def is_debug_run(cfg: DictConfig) -> bool:
+    """A trial run (``debug=...`` sets ``debug_run``; or ``trainer.fast_dev_run``): marked as such and left out of
+    comparisons unless asked."""
+    return bool(OmegaConf.select(cfg, "debug_run", default=False)
+                or OmegaConf.select(cfg, "trainer.fast_dev_run", default=False))
+
+
+def _is_checkpoint(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and Path(value).expanduser().is_file())
+
+
 def _trains(cfg: DictConfig) -> bool:
     """A model with a backbone learns by gradient descent (PCA and raw are fitted in closed form)."""
     return bool(OmegaConf.select(cfg, "model.uses_backbone", default=True)) and not OmegaConf.select(
@@ -139,6 +154,8 @@ RULES: tuple[Rule, ...] = (
          example="stat"),
     Rule("normalization", "auto, standard, center, l2 or none",
          one_of("auto", "standard", "center", "l2", "none"), example="auto"),
+    Rule("ckpt_path", "an existing checkpoint file (relative to where you run musiclust), or null",
+         _is_checkpoint, example="outputs/runs/<run>/checkpoints/last.ckpt"),
     # model
     Rule("model.latent_dim", "an integer ≥ 1", integer(1), example="16"),
     Rule("model.lr", "a number > 0", number(above=0.0), example="0.001"),
@@ -185,9 +202,36 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+#: what Lightning's loggers need installed (they import it only once they log, after the features are computed)
+LOGGER_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
+    "TensorBoardLogger": (("tensorboard", "tensorboardX"), "pip install tensorboard"),
+    "MLFlowLogger": (("mlflow",), 'pip install "musiclust[mlflow]"'),
+    "mlflow_logger": (("mlflow",), 'pip install "musiclust[mlflow]"'),  # musiclust.training.fit's, for file stores
+}
+
+
+def logger_problems(cfg: DictConfig) -> list[str]:
+    """A logger group that is not one named node per logger, or a logger whose package is not installed."""
+    loggers = OmegaConf.select(cfg, "logger", default=None)
+    if not OmegaConf.is_dict(loggers):
+        return []
+    if "_target_" in loggers:
+        return ["logger: holds one node with a _target_; the logger group names each logger (logger.csv._target_ "
+                "...). Put yours under a name in its YAML file (mine: {_target_: ...}) and choose it with logger=..."]
+    found = []
+    for name in loggers:
+        node = loggers.get(name)
+        target = str(node.get("_target_", "")) if OmegaConf.is_dict(node) else ""
+        modules, install = LOGGER_PACKAGES.get(target.rsplit(".", 1)[-1], ((), ""))
+        if modules and not any(importlib.util.find_spec(module) for module in modules):
+            found.append(f"logger.{name} ({target}) needs {modules[0]}, which is not installed: {install}, or choose "
+                         "another logger (logger=csv).")
+    return found
+
+
 def problems(cfg: DictConfig) -> list[str]:
-    """Every broken rule of :data:`RULES`, one line each."""
-    return [line for rule in RULES if (line := rule.problem(cfg)) is not None]
+    """Every broken rule of :data:`RULES` and every logger that cannot work, one line each."""
+    return [line for rule in RULES if (line := rule.problem(cfg)) is not None] + logger_problems(cfg)
 
 
 def validate(cfg: DictConfig) -> None:

@@ -11,16 +11,18 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from musiclust.clustering.objectives import resolve_objective
-from musiclust.config import validate
+from musiclust.config import is_debug_run, validate
 from musiclust.errors import ConfigError, MusiclustError
 from musiclust.io import write_text
 from musiclust.layout import ERROR_FILE, HYDRA_DIR, RUN_LOG_FILE, clear_outputs, read_marker, write_marker
+from musiclust.outputs import RunResult
 from musiclust.pipeline import run_experiment
 from musiclust.sweep import config_fingerprint, finished_metrics, note_job
 
@@ -46,11 +48,6 @@ def _is_multirun() -> bool:
 def _in_worker_processes() -> bool:
     """Launchers that run jobs in pooled worker processes, where DataLoader workers cannot be started."""
     return HydraConfig.initialized() and "joblib" in str(HydraConfig.get().launcher.get("_target_", ""))
-
-
-def is_debug_run(cfg: DictConfig) -> bool:
-    """A trial run (``trainer.fast_dev_run``): marked as such and left out of comparisons unless asked."""
-    return bool(cfg.get("trainer") is not None and cfg.trainer.get("fast_dev_run"))
 
 
 def check_run_dir(cfg: DictConfig, run_dir: Path, fingerprint: str) -> dict | None:
@@ -94,6 +91,76 @@ def run_log(run_dir: Path) -> Iterator[None]:
         handler.close()
 
 
+def admit(cfg: DictConfig, run_dir: Path) -> tuple[str, dict | None]:
+    """Check a job before anything in ``run_dir`` is touched: its settings, its objective, its checkpoint to resume
+    from, and whether the dir may be (re)computed. Returns the config's fingerprint and the stored metrics of a
+    finished run that ``resume=true`` keeps (None: compute it); raises :class:`ConfigError` otherwise."""
+    validate(cfg)  # an invalid value or a misspelt objective fails before anything is touched
+    objective_name(cfg)
+    fingerprint = config_fingerprint(cfg)
+    stored = check_run_dir(cfg, run_dir, fingerprint)
+    if stored is None:
+        check_resume_checkpoint(cfg, run_dir)
+    return fingerprint, stored
+
+
+def check_resume_checkpoint(cfg: DictConfig, run_dir: Path) -> None:
+    """A ``ckpt_path`` inside the run dir would be cleared with the dir's old outputs before training reads it:
+    refuse, naming the fix, rather than lose it."""
+    ckpt_path = cfg.get("ckpt_path")
+    if not ckpt_path:
+        return
+    checkpoint, run_dir = Path(ckpt_path).expanduser().resolve(), run_dir.resolve()
+    if checkpoint.is_relative_to(run_dir):
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} lies in this run's dir {run_dir}, whose old outputs (checkpoints/ included) are "
+            f"cleared before the run starts; nothing was changed. Copy it out first (cp {ckpt_path} resume.ckpt) "
+            "and pass ckpt_path=resume.ckpt, or resume into a new run dir (leave hydra.run.dir at its default)."
+        )
+
+
+@contextmanager
+def started(cfg: DictConfig, run_dir: Path) -> Iterator[None]:
+    """Open a job that is to be (re)computed: clear what an earlier attempt left in its dir (a stale error.txt,
+    last.ckpt), write ``.hydra/``, and log to ``run.log`` while it runs."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    removed = clear_outputs(run_dir)
+    write_job_config(cfg, run_dir)
+    with run_log(run_dir):
+        if removed:
+            log.info("Cleared the earlier outputs of %s: %s", run_dir, ", ".join(removed))
+        yield
+
+
+def compute(cfg: DictConfig, run_dir: Path, fingerprint: str) -> RunResult:
+    """Run the experiment and mark its dir finished, last, once every output is written."""
+    result = run_experiment(cfg)
+    write_marker(run_dir, fingerprint, debug=is_debug_run(cfg))
+    return result
+
+
+class JobOutcome(NamedTuple):
+    """What :func:`run_job` did: the run dir, its metrics, and the in-memory result (None when ``resume=true``
+    kept a finished run)."""
+
+    run_dir: Path
+    metrics: dict
+    result: RunResult | None
+
+
+def run_job(cfg: DictConfig) -> JobOutcome:
+    """One job in its run dir for callers in Python (:mod:`musiclust.api`): the same rules as the command
+    (refused, kept on ``resume=true``, cleared, marker last), with errors raised instead of turned into exit codes."""
+    run_dir = Path(cfg.paths.output_dir)
+    fingerprint, stored = admit(cfg, run_dir)
+    if stored is not None:
+        log.info("resume=true: %s already finished; keeping its results", run_dir)
+        return JobOutcome(run_dir, stored, None)
+    with started(cfg, run_dir):
+        result = compute(cfg, run_dir, fingerprint)
+    return JobOutcome(run_dir, result.metrics, result)
+
+
 def run_and_report(cfg: DictConfig) -> float:
     """Run one experiment. User errors end a single run with one message (exit 2); in a sweep every
     failure is written to the job's ``error.txt`` and the sweep goes on, so finished jobs are kept.
@@ -104,10 +171,7 @@ def run_and_report(cfg: DictConfig) -> float:
     """
     run_dir = Path(cfg.paths.output_dir)
     try:
-        validate(cfg)  # an invalid value or a misspelt objective fails before anything is touched
-        objective_name(cfg)
-        fingerprint = config_fingerprint(cfg)
-        stored = check_run_dir(cfg, run_dir, fingerprint)
+        fingerprint, stored = admit(cfg, run_dir)
     except ConfigError as err:
         if _is_multirun():
             note_job(run_dir, "refused", str(err))
@@ -121,12 +185,7 @@ def run_and_report(cfg: DictConfig) -> float:
         return objective_of(cfg, stored)
 
     note_job(run_dir, "started")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    removed = clear_outputs(run_dir)  # what an earlier attempt left (stale error.txt, last.ckpt) no longer applies
-    write_job_config(cfg, run_dir)
-    with run_log(run_dir):
-        if removed:
-            log.info("Cleared the earlier outputs of %s: %s", run_dir, ", ".join(removed))
+    with started(cfg, run_dir):
         return _compute(cfg, run_dir, fingerprint)
 
 
@@ -137,8 +196,7 @@ def _compute(cfg: DictConfig, run_dir: Path, fingerprint: str) -> float:
                      cfg.num_workers)
             cfg = cfg.copy()
             cfg.num_workers = 0
-        result = run_experiment(cfg)
-        write_marker(run_dir, fingerprint, debug=is_debug_run(cfg))  # last: every output is written
+        result = compute(cfg, run_dir, fingerprint)
     except Exception as err:
         user_error = isinstance(err, MusiclustError)
         detail = str(err) if user_error else "".join(traceback.format_exception(err))

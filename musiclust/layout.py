@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from musiclust import __version__
+from musiclust._version import __version__
 from musiclust.io import write_json
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, open_dict
 
-from musiclust.config import settings_of, validate
+from musiclust.config import is_debug_run, settings_of, validate
 from musiclust.data.songs import load_songs, report_skips
 from musiclust.features.base import features_for
 from musiclust.outputs import RunResult, build_outputs, write_outputs
@@ -51,7 +51,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     model = training.build_model(cfg.model, cfg.backbone, datamodule, source=f"feature={cfg.feature.get('name')}")
     clustering.bind(model)
     trainer = training.build_trainer(cfg.trainer, cfg.callbacks, cfg.get("logger"))
-    z = training.fit_and_embed(trainer, model, datamodule)
+    z = training.fit_and_embed(trainer, model, datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     clusters, z_reduced = clustering.fit_predict(z)
     metrics = {
@@ -66,7 +66,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
         run_dir=run_dir, settings=settings_of(cfg, k=clustering.k, normalization=datamodule.normalizer.describe()),
         ids=features.ids, z=z, clusters=clusters, manifest=songs.manifest, metrics=metrics, datamodule=datamodule,
         model=model, loggers=list(trainer.loggers), step=int(trainer.global_step),
-        plot_columns=list(cfg.get("plot_columns") or []), debug=bool(cfg.trainer.get("fast_dev_run")),
+        plot_columns=list(cfg.get("plot_columns") or []), debug=is_debug_run(cfg),
         clustering=clustering, z_reduced=z_reduced)
     write_outputs(result, build_outputs(cfg.get("outputs")))
     return result

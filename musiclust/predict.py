@@ -257,7 +257,7 @@ def predict(run_dir: str | os.PathLike, overrides: list[str] | None = None, out:
 
     table = assign(cfg, learned, features, manifest, conditions)
     write_csv(table, out_dir / ASSIGNMENTS_FILE)
-    from musiclust import __version__
+    from musiclust._version import __version__
 
     write_json({"run_dir": str(run_dir), "overrides": list(overrides or []), "n_songs": len(table),
                 "n_skipped": len(skipped), "feature": cfg.feature.get("name"), "clusterer": learned.meta["clusterer"],

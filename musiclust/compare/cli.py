@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from musiclust._version import __version__
 from musiclust.compare.columns import DEFAULT_METRICS
 from musiclust.compare.comparison import compare
 from musiclust.compare.render import display_frame, write_outputs
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: musiclust-compare outputs/multirun/2024-05-01_10-00-00_easy outputs/runs "
                "--group-by --metric nmi --out results/compare",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("dirs", nargs="+", help="run dirs or dirs containing runs (searched recursively)")
     parser.add_argument("--metric", default=None, help="sort by this metric (default: nmi, else silhouette)")
     parser.add_argument("--metrics", nargs="+", default=None,

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from musiclust._version import __version__
 from musiclust.errors import MusiclustError
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], str]], str]] = {}
@@ -104,6 +105,7 @@ def _clean_lyrics(parser: argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="musiclust-data", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers = {}
     for name, (add_arguments, help_text) in COMMANDS.items():

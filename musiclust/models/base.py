@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+
+from musiclust.instantiate import build
 
 #: the training phase whose loss is the model's final objective (after any pre-training and KL warm-up)
 FINAL_PHASE = "final"
@@ -15,6 +20,44 @@ FINAL_PHASE = "final"
 def training_phase(module: pl.LightningModule) -> str:
     """The phase ``module`` trains in at its current epoch; modules without phases are always in the final one."""
     return getattr(module, "training_phase", FINAL_PHASE)
+
+
+def _qualified_name(obj: Any) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def backbone_config(backbone: Any) -> dict[str, Any]:
+    """A backbone as a plain config node (``_target_`` and its parameters, which backbones keep under their
+    ``__init__`` names as scikit-learn estimators do), so that a checkpoint's hyperparameters can rebuild it and
+    still load with ``torch.load(weights_only=True)``."""
+    if isinstance(backbone, Mapping):
+        return dict(backbone)
+    params = [name for name in inspect.signature(type(backbone).__init__).parameters if name != "self"]
+    return {"_target_": _qualified_name(type(backbone)),
+            **{name: getattr(backbone, name) for name in params if hasattr(backbone, name)}}
+
+
+def as_backbone(backbone: Any) -> Any:
+    """The backbone object, built from its config node when given one (a model loaded from a checkpoint)."""
+    return build(backbone) if isinstance(backbone, Mapping) else backbone
+
+
+def optimizer_config(optimizer: Any) -> dict[str, Any] | None:
+    """A partial optimizer (``torch.optim.Adam`` with ``lr``...) as a plain ``_partial_`` config node for the
+    hyperparameters (the callable itself would make checkpoints fail ``torch.load(weights_only=True)``); None
+    when it cannot be described by plain values."""
+    if isinstance(optimizer, Mapping):
+        return dict(optimizer)
+    plain = (bool, int, float, str, type(None), tuple, list)
+    if not isinstance(optimizer, functools.partial) or optimizer.args or not all(
+            isinstance(v, plain) for v in optimizer.keywords.values()):
+        return None
+    return {"_target_": _qualified_name(optimizer.func), "_partial_": True, **optimizer.keywords}
+
+
+def as_optimizer(optimizer: Any) -> Any:
+    """The partial optimizer, built from its config node when given one (a model loaded from a checkpoint)."""
+    return build(optimizer) if isinstance(optimizer, Mapping) else optimizer
 
 
 class EmbeddingModel(pl.LightningModule):

@@ -34,12 +34,17 @@ class PCAModel(ClosedFormModel):
     def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 32, whiten: bool = False, seed: int = 0,
                  **_: object) -> None:
         super().__init__()
-        self.save_hyperparameters("latent_dim", "whiten")
+        self.save_hyperparameters("input_shape", "latent_dim", "whiten", "seed", logger=False)
         self.latent_dim, self.whiten, self.seed = int(latent_dim), bool(whiten), int(seed)
         self.register_buffer("components", torch.zeros(0))
         self.register_buffer("center", torch.zeros(0))
         self.register_buffer("scale", torch.zeros(0))
         self.explained_variance_ratio = np.zeros(0)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # the fitted buffers are empty until the fit: give them the checkpoint's shapes before its state is loaded
+        for name in ("components", "center", "scale"):
+            setattr(self, name, torch.empty_like(checkpoint["state_dict"][name]))
 
     def n_components_for(self, n_songs: int, n_dims: int) -> int:
         """``latent_dim`` within what PCA can give for ``n_songs`` rows of ``n_dims`` (a warning when lowered)."""
@@ -102,6 +107,7 @@ class RawModel(ClosedFormModel):
 
     def __init__(self, input_shape: tuple[int, ...], **_: object) -> None:
         super().__init__()
+        self.save_hyperparameters("input_shape", logger=False)
 
     def fit_rows(self, rows: Any) -> None:
         pass  # nothing to fit: no need to read the rows

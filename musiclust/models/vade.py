@@ -51,7 +51,7 @@ class VaDE(VAE):
                 "follows k). Set k=<number of clusters>; density clusterers leave k unset, so use clusterer=model."
             )
         super().__init__(input_shape, backbone, **kwargs)
-        self.save_hyperparameters("n_components", "pretrain_epochs", "seed", "gmm_n_init")
+        self.save_hyperparameters("n_components", "pretrain_epochs", "seed", "gmm_n_init", logger=False)
         self.n_components, self.pretrain_epochs = int(n_components), max(0, int(pretrain_epochs))
         self.seed, self.gmm_n_init = int(seed), max(1, int(gmm_n_init))
         self.mixture_logits = nn.Parameter(torch.zeros(self.n_components))

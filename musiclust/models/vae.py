@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,14 @@ from torch import nn
 
 from musiclust.errors import ConfigError
 from musiclust.models.backbones import Backbone
-from musiclust.models.base import FINAL_PHASE, EmbeddingModel
+from musiclust.models.base import (
+    FINAL_PHASE,
+    EmbeddingModel,
+    as_backbone,
+    as_optimizer,
+    backbone_config,
+    optimizer_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +46,7 @@ class VAE(EmbeddingModel):
     def __init__(
         self,
         input_shape: tuple[int, ...],
-        backbone: Backbone,
+        backbone: Backbone | Mapping[str, Any],
         latent_dim: int = 16,
         beta: float = 1.0,
         lr: float = 1e-3,
@@ -48,12 +55,16 @@ class VAE(EmbeddingModel):
         n_conditions: int = 0,
         cond_col: str | None = None,
         active_threshold: float = 0.01,
-        optimizer: Callable[[Iterable[torch.Tensor]], torch.optim.Optimizer] | None = None,
+        optimizer: Callable[[Iterable[torch.Tensor]], torch.optim.Optimizer] | Mapping[str, Any] | None = None,
         **_: Any,
     ) -> None:
         super().__init__()
-        # the optimizer stays out of hparams: a pickled callable there makes checkpoints fail torch.load(weights_only)
-        self.save_hyperparameters(ignore=["backbone", "_", "optimizer"])
+        backbone, optimizer = as_backbone(backbone), as_optimizer(optimizer)
+        # objects stay out of hparams (pickled, they make checkpoints fail torch.load(weights_only)); their plain
+        # configs go in, so load_from_checkpoint(path) rebuilds the model alone. The run logs its own settings.
+        self.save_hyperparameters(ignore=["backbone", "_", "optimizer"], logger=False)
+        self.save_hyperparameters({"backbone": backbone_config(backbone), "optimizer": optimizer_config(optimizer)},
+                                  logger=False)
         self.optimizer_factory = optimizer or functools.partial(torch.optim.Adam, lr=lr, weight_decay=weight_decay)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.latent_dim, self.beta = int(latent_dim), float(beta)

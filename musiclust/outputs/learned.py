@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from musiclust import __version__
+from musiclust._version import __version__
 from musiclust.clustering.assign import NeighbourEmbedding, assigner_for, cluster_centres
 from musiclust.clustering.reducers import UMAPReducer
 from musiclust.errors import UnsafeRunError

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ def quiet_libraries() -> None:
         ".*log_every_n_steps.*", ".*GPU available but not used.*", ".*n_jobs value 1 overridden.*",
         ".*`training_step` returned `None`.*", ".*Checkpoint directory.*exists and is not empty.*",
         ".*Experiment logs directory.*exists and is not empty.*",
+        ".*The dirpath has changed from.*",  # resuming (ckpt_path) into a new run dir: its own checkpoints/
     ):
         warnings.filterwarnings("ignore", message=pattern)
 
@@ -63,15 +65,31 @@ def build_model(model: Any, backbone: Any, datamodule: MusicDataModule, source: 
                  n_conditions=datamodule.song_conditions.shape[1])
 
 
-def build_trainer(trainer: Any, callbacks: Any = None, logger: Any = None, **fixed: Any) -> pl.Trainer:
-    """A Lightning Trainer from its config node, with the callbacks and logger nodes built too."""
+def build_trainer(trainer: Any, callbacks: Any = None, loggers: Any = None, **fixed: Any) -> pl.Trainer:
+    """A Lightning Trainer from its config node, with its callbacks and loggers built from their groups' nodes
+    (one named entry each: ``logger=[csv,tensorboard]`` gives two; ``~logger.csv`` or ``logger=null`` removes)."""
     built = [build_as_is(node) for node in (callbacks or {}).values() if node is not None]
-    return build_as_is(trainer, callbacks=built, logger=build_as_is(logger) if logger else False, **fixed)
+    built_loggers = [build_as_is(node) for node in (loggers or {}).values() if node is not None]
+    return build_as_is(trainer, callbacks=built, **{"logger": built_loggers or False, **fixed})
 
 
-def fit_and_embed(trainer: pl.Trainer, model: Any, datamodule: MusicDataModule) -> np.ndarray:
-    """Train ``model`` on the datamodule's rows, then embed every song (the mean of its windows' embeddings)."""
-    trainer.fit(model, datamodule=datamodule)
+def mlflow_logger(tracking_uri: str = "file:./mlruns", **kwargs: Any) -> Any:
+    """Lightning's ``MLFlowLogger``. A local ``file:`` store (no server) is resolved against the working directory,
+    and allowed: MLflow 3 refuses file stores unless its opt-out ``MLFLOW_ALLOW_FILE_STORE`` is set, which this sets
+    when unset (a database URI, e.g. ``sqlite:///outputs/mlflow.db``, needs no opt-out)."""
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    if tracking_uri.startswith("file:"):
+        tracking_uri = "file:" + str(Path(tracking_uri.removeprefix("file:")).expanduser().resolve())
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MLFlowLogger(tracking_uri=tracking_uri, **kwargs)
+
+
+def fit_and_embed(trainer: pl.Trainer, model: Any, datamodule: MusicDataModule,
+                  ckpt_path: str | None = None) -> np.ndarray:
+    """Train ``model`` on the datamodule's rows (resuming from the Lightning checkpoint ``ckpt_path``: weights,
+    optimizer state, epoch), then embed every song (the mean of its windows' embeddings)."""
+    trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.expanduser(ckpt_path) if ckpt_path else None)
     return datamodule.embed_songs(model)
 
 
