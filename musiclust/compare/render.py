@@ -231,7 +231,9 @@ def terminal_table(comparison: Comparison, width: int = 120, columns: Sequence[s
     table = comparison.table
     shown_all = display_frame(table)
     numeric = {c for c in shown_all.columns if c in table and pd.api.types.is_numeric_dtype(table[c])
-               or f"{c}_mean" in table}
+               or f"{c}_mean" in table
+               or pd.to_numeric(shown_all[c].replace("", np.nan), errors="coerce").notna().sum()
+               == (shown_all[c] != "").sum() > 0}  # settings such as k: numbers, aligned as numbers
     grouped = comparison.group_by is not None
     settings = [c for c in (comparison.plot_group_by if grouped else setting_columns(comparison.runs))
                 if c in shown_all.columns]

@@ -51,11 +51,24 @@ FADE_SECONDS = 0.05
 _APOSTROPHES = "'’"
 
 
+class _WordCharacters(dict):
+    """A ``str.translate`` table, filled as characters are met: letters, combining marks (vowel signs, viramas,
+    diacritics) and apostrophes stay, anything else becomes a space."""
+
+    def __missing__(self, code: int) -> int:
+        ch = chr(code)
+        self[code] = code if unicodedata.category(ch)[0] in "LM" or ch in _APOSTROPHES else ord(" ")
+        return self[code]
+
+
+_WORD_CHARACTERS = _WordCharacters()
+
+
 def lyric_words(text: str) -> list[str]:
     """Words of a lyric: runs of letters and combining marks (so ``ভালোবাসা`` stays one word: Python's ``\\w``
     splits it at its vowel signs), apostrophes kept inside words, lower-cased."""
-    kept = "".join(ch if unicodedata.category(ch)[0] in "LM" or ch in _APOSTROPHES else " " for ch in str(text))
-    return [word for word in (w.strip(_APOSTROPHES) for w in kept.lower().split()) if word]
+    words = str(text).lower().translate(_WORD_CHARACTERS).split()
+    return [word for word in (w.strip(_APOSTROPHES) for w in words) if word]
 
 
 def class_tfidf(texts: Sequence[str], clusters: Sequence[str], ngram_range: tuple[int, int] = (1, 2),
