@@ -199,6 +199,23 @@ RULES: tuple[Rule, ...] = (
     Rule("reducer.n_components", "an integer ≥ 1", integer(1), example="10"),
     Rule("reducer.n_neighbors", "an integer ≥ 2", integer(2), example="20"),
     Rule("reducer.min_dist", "a number ≥ 0", number(at_least=0.0), example="0.0"),
+    # outputs: what each cluster is (musiclust.outputs.clusters)
+    Rule("outputs.clusters.n_representatives", "an integer ≥ 0", integer(0), example="5"),
+    Rule("outputs.clusters.n_terms", "an integer ≥ 0", integer(0), example="8"),
+    Rule("outputs.clusters.n_clips", "an integer ≥ 0", integer(0), example="2"),
+    Rule("outputs.clusters.clip_seconds", "a number of seconds > 0", number(above=0.0), example="4.0"),
+    Rule("outputs.clusters.clip_format", "opus, vorbis or mp3", one_of("opus", "vorbis", "mp3"), example="opus"),
+    Rule("outputs.clusters.clip_compression", "a level in [0, 1]", number(at_least=0.0, at_most=1.0),
+         example="0.95"),
+    Rule("outputs.clusters.clip_sr", "a rate Opus encodes: 8000, 12000, 16000, 24000 or 48000",
+         one_of(8000, 12000, 16000, 24000, 48000),
+         applies=lambda cfg: OmegaConf.select(cfg, "outputs.clusters.clip_format", default="opus") == "opus",
+         example="16000"),
+    Rule("outputs.clusters.clip_sr", "an MPEG rate: 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000",
+         one_of(8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+         applies=lambda cfg: OmegaConf.select(cfg, "outputs.clusters.clip_format", default="opus") == "mp3",
+         example="16000"),
+    Rule("outputs.clusters.clip_sr", "a sample rate in Hz, an integer ≥ 1000", integer(1000), example="16000"),
 )
 
 

@@ -37,6 +37,13 @@ HYDRA_DIR = ".hydra"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 #: folders of plots written by musiclust.outputs.plots
 PLOT_DIRS = ("latent_visualization", "cluster_distributions", "reconstructions")
+#: what each cluster is (musiclust.outputs.clusters): one row per cluster, and the details + clips in a folder
+CLUSTERS_FILE = "clusters.csv"
+CLUSTER_DIR = "clusters"
+CLUSTER_JSON = "clusters.json"
+CLIP_DIR = "clips"
+#: beside each projection plot: its 2-D points (id, x, y, cluster, colours, labels) for the report's scatter
+POINTS_SUFFIX = "_points.csv"
 CHECKPOINT_DIR = "checkpoints"
 LOGGER_DIRS = ("logs", "tensorboard")
 #: what earlier versions wrote where the marker is now (removed with the other outputs)
@@ -46,8 +53,8 @@ SWEEP_JOBS_DIR = ".musiclust_jobs"
 
 #: everything musiclust writes into a run dir, cleared before the run is (re)computed so nothing stale remains
 OUTPUT_FILES = (METRICS_FILE, LATENTS_FILE, ASSIGNMENTS_FILE, ERROR_FILE, SKIPPED_FILE, DONE_FILE, LEGACY_DONE_FILE,
-                RUN_LOG_FILE)
-OUTPUT_DIRS = (HYDRA_DIR, *PLOT_DIRS, CHECKPOINT_DIR, *LOGGER_DIRS, LEARNED_DIR, PREDICTIONS_DIR)
+                RUN_LOG_FILE, CLUSTERS_FILE)
+OUTPUT_DIRS = (HYDRA_DIR, *PLOT_DIRS, CLUSTER_DIR, CHECKPOINT_DIR, *LOGGER_DIRS, LEARNED_DIR, PREDICTIONS_DIR)
 
 
 def read_marker(run_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -47,7 +47,8 @@ def write_sweep_comparison(
     sweep_dir: str | Path, name: str, since: float | None = None, metric: str = "nmi", include_debug: bool = False,
 ) -> SweepOutcome | None:
     """Write ``{name}_comparison.csv`` (one row per job, failed jobs with their error) and
-    ``{name}_comparison_summary.csv`` (mean ± std over seeds per cell, plus seed stability) into ``sweep_dir``.
+    ``{name}_comparison_summary.csv`` (mean ± std over seeds per cell, plus seed stability) into ``sweep_dir``;
+    when the jobs differ in ``k``, also ``{name}_k_curve.png`` (choosing k without labels).
 
     ``since`` keeps only the jobs this sweep reached from that Unix time on (run, kept by ``resume=true`` or
     refused), so job dirs left over from an earlier, larger sweep in the same dir are not mixed in. A job this
@@ -69,6 +70,9 @@ def write_sweep_comparison(
     summary = compare.summarize(runs, compare.default_group_by(runs))
     table_path = write_csv(table, sweep_dir / f"{name}_comparison.csv")
     summary_path = write_csv(summary, sweep_dir / f"{name}_comparison_summary.csv")
+    k_curve = compare.plot_k_curve(runs, sweep_dir / f"{name}_k_curve.png")  # only when k varies
+    if k_curve is not None:
+        log.info("k-curve (silhouette, Calinski-Harabasz, coverage, k-means inertia against k): %s", k_curve)
 
     failed = runs[runs["status"] != "ok"]
     for _, row in failed.iterrows():

@@ -27,12 +27,13 @@ GENRE = np.repeat([0, 1, 2], 4)
 
 
 def write_run(run_dir: Path, model: str, seed: int, nmi: float | None, clusters=None, overrides=(),
-              error: str | None = None, lr: float = 1e-3) -> Path:
+              error: str | None = None, lr: float = 1e-3, k: int = 3, label_col: str = "genre",
+              extra: dict | None = None) -> Path:
     """A run dir as musiclust leaves it: .hydra/, clustering_metrics.csv + latents.npz + the completion marker
     (or error.txt; or neither: interrupted)."""
     hydra_dir = run_dir / ".hydra"
     hydra_dir.mkdir(parents=True)
-    config = {"task_name": None, "seed": seed, "k": 3, "label_col": "genre",
+    config = {"task_name": None, "seed": seed, "k": k, "label_col": label_col,
               "dataset": {"name": "demo"}, "feature": {"name": "mfcc"}, "clusterer": {"name": "kmeans"},
               "backbone": {"name": "mlp"}, "model": {"name": model, "latent_dim": 8, "lr": lr},
               "paths": {"output_dir": "${hydra:runtime.output_dir}"}}
@@ -45,9 +46,9 @@ def write_run(run_dir: Path, model: str, seed: int, nmi: float | None, clusters=
         return run_dir
     if nmi is not None:
         row = {"task": "", "dataset": "demo", "feature": "mfcc", "model": model, "backbone": "mlp",
-               "clusterer": "kmeans", "k": 3, "seed": seed, "label_col": "genre", "latent_dim": 8, "beta": "",
+               "clusterer": "kmeans", "k": k, "seed": seed, "label_col": label_col, "latent_dim": 8, "beta": "",
                "nmi": nmi, "ari": nmi / 2, "silhouette": 0.1 + seed / 100, "n_songs": 12,
-               "features_from_cache": True, "kl_per_dim": "0.1;0.2", "run_dir": str(run_dir)}
+               "features_from_cache": True, "kl_per_dim": "0.1;0.2", **(extra or {}), "run_dir": str(run_dir)}
         pd.DataFrame([row]).to_csv(run_dir / "clustering_metrics.csv", index=False)
         clusters = GENRE if clusters is None else np.asarray(clusters)
         np.savez(run_dir / "latents.npz", z=np.zeros((12, 2)), ids=IDS, clusters=clusters,
@@ -269,3 +270,115 @@ def test_compare_modules_import_only_the_layers_above_them():
         below = {m.removeprefix("musiclust.compare.") for m in imported if m.startswith("musiclust.compare.")}
         assert below <= set(layers[:position]), (name, below)
         assert "musiclust.compare" not in imported, name  # the package itself re-exports every layer
+
+
+# ----------------------------------------------------------------------------------------------- readable output
+LONG_OVERRIDES = ["model.optimizer.betas=[0.9,0.999]", "+trainer.gradient_clip_val=0.5", "model.kl_warmup_epochs=10",
+                  "model.active_threshold=0.01", "backbone.hidden_dims=[512,256,128,64]", "feature.n_mfcc=40"]
+
+
+@pytest.fixture
+def wide_runs(tmp_path) -> Path:
+    """Runs that differ in many override keys with long values, and carry every metric and a long kl_per_dim."""
+    root = tmp_path / "runs"
+    metrics = {"ami": 0.4, "purity": 0.6, "calinski_harabasz": 123.4, "davies_bouldin": 1.2, "coverage": 1.0,
+               "active_dims": 8192, "kl_per_dim": ";".join(["0.01234"] * 64)}
+    for i in range(4):
+        overrides = [o.replace("=", f"={i}") if i else o for o in LONG_OVERRIDES]
+        write_run(root / str(i), "vae", i, 0.3 + i / 10, overrides=overrides, lr=10.0 ** -(i + 2), extra=metrics)
+    return root
+
+
+def test_printed_table_fits_120_columns_with_the_sort_metric_first(wide_runs, capsys):
+    assert main([str(wide_runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    header = lines[0].split()
+    # the seed and the six override keys (by their last part), then the sort metric
+    assert header[:8] == ["seed", "betas", "gradient_clip_val", "kl_warmup_epochs", "active_threshold", "hidden_dims",
+                          "n_mfcc", "nmi"]
+    assert "kl_per_dim" not in header and "run_dir" not in header
+    assert any(line.startswith("settings: betas = model.optimizer.betas") for line in lines)
+    assert any(line.startswith("not shown to fit 120 columns:") for line in lines)
+
+
+def test_columns_asks_for_more(wide_runs, capsys):
+    assert main([str(wide_runs), "--columns", "kl_per_dim", "run_dir", "--metrics", "nmi"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[-2:] == ["kl_per_dim", "run_dir"] and "silhouette" not in header
+    assert main([str(wide_runs), "--columns", "all"]) == 0
+    assert "kl_per_dim" in capsys.readouterr().out
+    assert main([str(wide_runs), "--columns", "colour"]) == 2
+    assert "--columns: no column 'colour'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def charts(monkeypatch):
+    """The figures the comparison charts would save, by file name."""
+    from musiclust.compare import render
+
+    saved = {}
+    monkeypatch.setattr(render, "save_figure", lambda figure, path: saved.setdefault(Path(path).name, figure))
+    yield saved
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_bars_are_labelled_key_value_best_first_one_panel_per_label_col(charts):
+    summary = pd.DataFrame({"model": ["vae", "pca", "raw", "vae", "pca"], "label_col": ["genre"] * 3 + ["language"] * 2,
+                            "nmi_mean": [0.2, 0.6, 0.4, 0.9, 0.1], "nmi_std": [0.01] * 5,
+                            "davies_bouldin_mean": [1.5, 0.5, 1.0, 2.0, 0.7], "davies_bouldin_std": [0.1] * 5})
+    compare.plot_metric_bars(summary, ["model", "label_col"], "nmi", "nmi.png")
+    genre, language = charts["nmi.png"].axes
+    assert [t.get_text() for t in genre.get_yticklabels()] == ["model=pca", "model=raw", "model=vae"]
+    assert [t.get_text() for t in language.get_yticklabels()] == ["model=vae", "model=pca"]
+    assert (genre.get_title(loc="left"), language.get_title(loc="left")) == ("label_col=genre", "label_col=language")
+    compare.plot_metric_bars(summary, ["model", "label_col"], "davies_bouldin", "db.png")
+    (single,) = charts["db.png"].axes  # not a label-based score: one axis, lower is better on top
+    assert [t.get_text() for t in single.get_yticklabels()][:2] == ["model=pca, label_col=genre",
+                                                                    "model=pca, label_col=language"]
+
+
+def test_comparison_says_when_k_or_label_col_differ(tmp_path):
+    write_run(tmp_path / "a", "vae", 0, 0.5, k=3)
+    write_run(tmp_path / "b", "vae", 0, 0.6, k=6, overrides=["k=6"])
+    write_run(tmp_path / "c", "vae", 0, 0.7, k=6, label_col="language", overrides=["k=6", "label_col=language"])
+    notes = compare.compare([tmp_path]).notes()
+    assert any("different label columns (genre, language)" in n for n in notes)
+    assert any("different numbers of clusters (k = 3, 6)" in n for n in notes)
+
+
+def test_active_dims_is_left_out_of_the_default_charts(wide_runs, tmp_path):
+    out = tmp_path / "cmp"
+    assert main([str(wide_runs), "--out", str(out)]) == 0
+    assert (tmp_path / "cmp_nmi.png").is_file() and not (tmp_path / "cmp_active_dims.png").exists()
+    assert main([str(wide_runs), "--metrics", "nmi", "active_dims", "--out", str(out)]) == 0
+    assert (tmp_path / "cmp_active_dims.png").is_file()  # when asked for
+
+
+def test_elbow_of_the_kmeans_inertia_finds_the_blobs():
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+
+    z, _ = make_blobs(n_samples=400, centers=4, cluster_std=0.6, random_state=0)
+    ks = list(range(2, 11))
+    inertia = [KMeans(n_clusters=k, n_init=4, random_state=0).fit(z).inertia_ for k in ks]
+    assert compare.render.elbow(ks, inertia) == 4
+    assert compare.render.elbow([2, 3], [5.0, 1.0]) is None
+
+
+def test_a_sweep_over_k_writes_the_k_curve(tmp_path, charts):
+    root = tmp_path / "multirun" / "k"
+    for i, k in enumerate(range(2, 8)):
+        for seed in (0, 1):
+            write_run(root / str(2 * i + seed), "pca", seed, 0.5, k=k, overrides=[f"k={k}"],
+                      extra={"calinski_harabasz": 10.0 * k, "coverage": 1.0, "inertia": 100.0 / k})
+    outcome = write_sweep_comparison(root, "multirun", metric="silhouette")
+    assert outcome.n_jobs == 12
+    figure = charts["multirun_k_curve.png"]
+    titles = [ax.get_title().split("\n")[0] for ax in figure.axes]
+    assert titles == ["silhouette", "calinski_harabasz", "coverage", "inertia"]
+    inertia = figure.axes[3]
+    assert list(inertia.get_lines()[0].get_xdata()) == list(range(2, 8))
+    assert any(t.get_text().startswith("elbow k=") for t in inertia.texts)

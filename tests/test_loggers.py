@@ -57,7 +57,7 @@ def test_many_loggers_write_csv_tensorboard_and_mlflow_files(make_cfg, tmp_path)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"clustering_metrics.csv", "latent_visualization", "cluster_distributions", ".hydra"} <= artifacts
     plots = [a.path for a in client.list_artifacts(run.info.run_id, "latent_visualization")]
-    assert plots == ["latent_visualization/vae_kmeans_tsne.png"]
+    assert plots == ["latent_visualization/vae_kmeans_tsne.png", "latent_visualization/vae_kmeans_tsne_points.csv"]
     artifact_dir = store / run.info.experiment_id / run.info.run_id / "artifacts"
     assert (artifact_dir / "clustering_metrics.csv").read_bytes() == (run_dir / METRICS_FILE).read_bytes()
 

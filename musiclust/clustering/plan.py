@@ -47,8 +47,11 @@ class ClusteringPlan:
 
     def used_params(self) -> dict[str, Any]:
         """The values the reducer and clusterer used where the data bounded what was asked (e.g. UMAP's
-        ``n_neighbors`` for few songs), for the metrics file: nothing is clamped silently."""
-        return {**getattr(self.reducer, "used_params_", {}), **getattr(self.clusterer, "used_params_", {})}
+        ``n_neighbors`` for few songs), for the metrics file: nothing is clamped silently. With k-means, also its
+        ``inertia`` (the within-cluster sum of squares it minimised), whose elbow over k helps choose k."""
+        inertia = getattr(self.clusterer, "inertia_", None)
+        return {**getattr(self.reducer, "used_params_", {}), **getattr(self.clusterer, "used_params_", {}),
+                **({"inertia": float(inertia)} if inertia is not None else {})}
 
     def fit_predict(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Cluster the embeddings (in the reducer's space, if there is one): (clusters, reduced embeddings or None)."""

@@ -29,14 +29,24 @@ from musiclust.compare.columns import (
     varying_settings,
 )
 from musiclust.compare.comparison import Comparison, compare
-from musiclust.compare.render import display_frame, output_stem, plot_metric_bars, to_markdown, write_outputs
+from musiclust.compare.render import (
+    display_frame,
+    elbow,
+    output_stem,
+    plot_k_curve,
+    plot_metric_bars,
+    terminal_table,
+    to_markdown,
+    write_outputs,
+)
 from musiclust.compare.report import render_report, write_report
 from musiclust.compare.runs import STATUS_COLUMNS, error_summary, find_runs, iter_run_dirs, read_run, run_status
 
 __all__ = [
     "DEFAULT_METRICS", "LOWER_IS_BETTER", "STATUS_COLUMNS", "Comparison", "aggregate", "build_parser",
     "check_columns", "choose_metrics", "cluster_assignments", "compare", "default_group_by", "display_frame",
-    "error_summary", "find_runs", "info_columns", "iter_run_dirs", "main", "metric_columns", "output_stem",
-    "pairwise_ari", "plot_metric_bars", "read_run", "render_report", "run_status", "run_table", "setting_columns",
-    "sort_rows", "stability", "summarize", "to_markdown", "varying_settings", "write_outputs", "write_report",
+    "elbow", "error_summary", "find_runs", "info_columns", "iter_run_dirs", "main", "metric_columns", "output_stem",
+    "pairwise_ari", "plot_k_curve", "plot_metric_bars", "read_run", "render_report", "run_status", "run_table",
+    "setting_columns", "sort_rows", "stability", "summarize", "terminal_table", "to_markdown", "varying_settings",
+    "write_outputs", "write_report",
 ]

@@ -9,13 +9,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-import pandas as pd
-
 from musiclust._version import __version__
 from musiclust.compare.columns import DEFAULT_METRICS
 from musiclust.compare.comparison import compare
-from musiclust.compare.render import display_frame, write_outputs
-from musiclust.compare.report import write_report
+from musiclust.compare.render import terminal_table, write_outputs
+from musiclust.compare.report import CLIP_RUNS, write_report
 from musiclust.errors import MusiclustError
 
 
@@ -40,7 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--include-debug", action="store_true",
                         help="also compare debug runs (trainer.fast_dev_run), marked in a debug column")
     parser.add_argument("--html", default=None, metavar="PATH",
-                        help="write one self-contained HTML report: sortable table, metric charts, every run's plots")
+                        help="write one self-contained HTML report: sortable table, metric charts, every run's plots, "
+                             "clusters, an interactive embedding and a hyperparameter view")
+    parser.add_argument("--clip-runs", type=int, default=CLIP_RUNS, metavar="N",
+                        help=f"with --html: embed the audio clips of the N best runs (default {CLIP_RUNS}; the file "
+                             "grows by about 50 kB per run)")
+    parser.add_argument("--width", type=int, default=120,
+                        help="the printed table's width in characters (default 120): metrics that do not fit are "
+                             "named below it")
+    parser.add_argument("--columns", nargs="+", default=None, metavar="NAME",
+                        help="also print these columns (e.g. run_dir kl_per_dim), or all: every column")
     return parser
 
 
@@ -52,8 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("ignore")  # the logger already names incomplete runs
             comparison = compare(args.dirs, metric=args.metric, group_by=args.group_by, metrics=args.metrics,
                                  include_debug=args.include_debug)
-        with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 80):
-            print(display_frame(comparison.table).to_string(index=False))
+        lines, notes = terminal_table(comparison, width=args.width, columns=args.columns)
+        print("\n".join(lines))
+        for note in notes:
+            print(note)
         if debug_runs := comparison.runs.attrs.get("debug_runs"):
             print(f"musiclust-compare: left out {len(debug_runs)} debug run(s) (trainer.fast_dev_run): "
                   f"{', '.join(debug_runs)}; add --include-debug to compare them", file=sys.stderr)
@@ -65,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in write_outputs(comparison, args.out, plots=not args.no_plots):
                 print(f"wrote {path}")
         if args.html:
-            print(f"wrote {write_report(comparison, args.html, sources=args.dirs)}")
+            print(f"wrote {write_report(comparison, args.html, sources=args.dirs, clip_runs=args.clip_runs)}")
     except MusiclustError as err:
         print(f"musiclust-compare: error: {err}", file=sys.stderr)
         return 2

@@ -7,15 +7,33 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from musiclust.clustering.objectives import EXTERNAL_METRICS
 from musiclust.compare.runs import STATUS_COLUMNS
 from musiclust.config import SETTING_NAMES
 from musiclust.errors import ConfigError, DataError
 
 #: metrics where smaller is better (sorting and "best" picks)
-LOWER_IS_BETTER = frozenset({"davies_bouldin", "n_noise", "n_skipped", "feature_seconds", "total_seconds"})
+LOWER_IS_BETTER = frozenset({"davies_bouldin", "n_noise", "n_skipped", "feature_seconds", "total_seconds", "inertia"})
 #: metrics shown and plotted by default, when present
 DEFAULT_METRICS = ("nmi", "ami", "ari", "purity", "silhouette", "calinski_harabasz", "davies_bouldin", "coverage",
                    "active_dims")
+#: left out of the default charts (still in the tables): counts whose scale differs wildly between models
+UNCHARTED = frozenset({"active_dims"})
+#: beside a metric's value in the label-dependent family: the permutation baseline, the reference class share
+_LABEL_SUFFIXES = ("_random_std", "_random")
+
+
+def depends_on_labels(metric: str) -> bool:
+    """Whether ``metric`` scores clusters against a label column (so runs with different ``label_col`` values
+    must not share one axis): the external metrics, their random baselines, ``largest_class_share``."""
+    name = metric.removesuffix("_mean").removesuffix("_std")
+    for suffix in _LABEL_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name in EXTERNAL_METRICS or name in ("largest_class_share", "n_classes")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.removesuffix("_mean") not in LOWER_IS_BETTER
 
 
 def setting_columns(frame: pd.DataFrame) -> list[str]:
@@ -77,5 +95,5 @@ def run_table(frame: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
 def sort_rows(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Best first by ``metric`` (ascending for lower-is-better metrics); NaN and failed runs last."""
     check_columns(frame, [metric], "--metric")
-    ascending = metric.removesuffix("_mean") in LOWER_IS_BETTER
+    ascending = not higher_is_better(metric)
     return frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
