@@ -10,6 +10,7 @@ still before features and training). Imports nothing heavy, so a bad value answe
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,13 @@ def number(above: float | None = None, at_least: float | None = None, at_most: f
 
 def one_of(*choices: Any) -> Callable[[Any], bool]:
     return lambda v: v in choices
+
+
+def _dask_installed() -> bool:
+    """Whether Dask's cluster scheduler is installed (found without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
 
 
 def _trains(cfg: DictConfig) -> bool:
@@ -112,6 +120,13 @@ RULES: tuple[Rule, ...] = (
     Rule("feature.svd_dims", "an integer ≥ 1, or null", integer(1, nullable=True), example="128"),
     Rule("feature.n_jobs", "-1 (all cores) or an integer ≥ 1", lambda v: v == -1 or (_is_int(v) and v >= 1),
          example="-1"),
+    Rule("feature.device", "cpu (librosa), cuda, cuda:N or auto (torch; the GPU when there is one)",
+         lambda v: isinstance(v, str) and re.fullmatch(r"cpu|auto|cuda(:\d+)?", v) is not None, example="cpu"),
+    # executors (where extraction runs)
+    Rule("executor.name", "local, or dask with Dask installed (pip install 'musiclust[dask]'; else executor=local)",
+         lambda v: v == "local" or (v == "dask" and _dask_installed())),
+    Rule("executor.n_workers", "an integer ≥ 1, or null (feature.n_jobs)", integer(1, nullable=True), example="null"),
+    Rule("executor.threads_per_worker", "an integer ≥ 1", integer(1), example="1"),
     # clusterers and reducers
     Rule("clusterer.n_init", "an integer ≥ 1", integer(1), example="10"),
     Rule("clusterer.n_neighbors", "an integer ≥ 2", integer(2), example="10"),
