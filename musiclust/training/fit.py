@@ -69,10 +69,22 @@ def build_trainer(trainer: Any, callbacks: Any = None, logger: Any = None, **fix
     return build_as_is(trainer, callbacks=built, logger=build_as_is(logger) if logger else False, **fixed)
 
 
-def fit_and_embed(trainer: pl.Trainer, model: Any, datamodule: MusicDataModule) -> np.ndarray:
-    """Train ``model`` on the datamodule's rows, then embed every song (the mean of its windows' embeddings)."""
+def fit_and_embed(trainer: pl.Trainer, model: Any, datamodule: MusicDataModule) -> np.ndarray | None:
+    """Train ``model`` on the datamodule's rows, then embed every song (the mean of its windows' embeddings).
+
+    With several training processes (``trainer=ddp``) each trains on its shard of the batches (Lightning's
+    DistributedSampler) and only the first embeds, in one process over all songs; the others return None.
+    """
     trainer.fit(model, datamodule=datamodule)
+    if trainer.global_rank != 0:
+        return None
     return datamodule.embed_songs(model)
+
+
+def strategy_name(trainer: pl.Trainer) -> str:
+    """How the model was trained, e.g. ``single_device`` or ``ddp`` (the strategy's registered name)."""
+    strategy = trainer.strategy
+    return getattr(strategy, "strategy_name", None) or type(strategy).__name__.removesuffix("Strategy").lower()
 
 
 class ModelEmbedding:
