@@ -299,24 +299,30 @@ def _extract_task(start: int, paths: Sequence[str], features: Sequence[AudioFeat
 
 
 def audio_seconds(paths: Sequence[str], duration: float | None, sample: int = 32) -> float:
-    """Estimated seconds of audio to decode, from the headers of up to ``sample`` evenly spaced files.
+    """Estimated work of decoding ``paths`` and computing features, in seconds of 22.05 kHz mono audio (the unit of
+    :data:`AUDIO_SECONDS_PER_WORKER`), from the headers of up to ``sample`` evenly spaced files.
 
-    Reading a header costs well under a millisecond; unreadable files count as none (they are skipped).
+    A second of audio counts ``0.5 + 0.5 · samplerate · channels / 22050``: the features cost the same at any
+    source rate, decoding and resampling grow with the samples read (44.1 kHz stereo MP3 or FLAC: about 2.5×
+    the work of 22.05 kHz mono, measured with benchmarks/extraction.py). Reading a header costs well under a
+    millisecond; unreadable files count as none (they are skipped).
     """
     import soundfile as sf
 
     if not paths:
         return 0.0
     picked = [paths[i] for i in np.linspace(0, len(paths) - 1, min(sample, len(paths))).astype(int)]
-    seconds = []
+    seconds, weights = [], []
     for path in picked:
         try:
             info = sf.info(path)
             seconds.append(info.frames / info.samplerate)
+            weights.append(0.5 + 0.5 * info.samplerate * info.channels / 22050)
         except Exception:  # noqa: BLE001 - missing or undecodable: decode reports it, it costs nothing here
             seconds.append(0.0)
+            weights.append(1.0)
     per_file = np.minimum(seconds, duration) if duration is not None else np.asarray(seconds)
-    return float(per_file.mean()) * len(paths)
+    return float((per_file * np.asarray(weights)).mean()) * len(paths)
 
 
 def idle_cores() -> int:
