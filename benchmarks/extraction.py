@@ -33,8 +33,7 @@ FORMATS = {"mp3": {"format": "MP3", "subtype": "MPEG_LAYER_III"}, "flac": {"form
 N_PIECES = 8
 TARGET_VS_ORIGINAL, TARGET_VS_CEILING = 1.8, 0.7
 POOL = 2
-GPU_COMMAND = ("python -m benchmarks.extraction gpu benchmarks/work/realistic44k   # on a machine with a CUDA GPU, "
-               "after `make bench` generated the files")
+GPU_COMMAND = "python -m benchmarks.extraction gpu"  # on a machine with a CUDA GPU; generates the files if needed
 
 
 # -- the files ------------------------------------------------------------------------------------------------
@@ -244,8 +243,9 @@ def gpu_child(root: Path) -> None:
         start = time.perf_counter()
         extract_audio(manifest, features, n_jobs=1)
         rates[device] = len(manifest) / (time.perf_counter() - start)
-    print(f"songs/s: cpu {rates['cpu']:.2f}, cuda {rates['cuda']:.2f}, ratio {rates['cuda'] / rates['cpu']:.2f}x "
-          f"({torch.cuda.get_device_name()}, load average {load_average()})")
+    print(f"| GPU path (feature.device=cuda) ÷ CPU path, songs/s, one process, warm | {rates['cuda']:.2f} / "
+          f"{rates['cpu']:.2f} = {rates['cuda'] / rates['cpu']:.2f}× | {torch.cuda.get_device_name()}, load average "
+          f"{load_average()} |")
     report({"songs_per_s": rates, "device": torch.cuda.get_device_name()})
 
 
@@ -361,9 +361,11 @@ def run() -> dict[str, Any]:
 
 if __name__ == "__main__":
     kind, where = sys.argv[1], Path(sys.argv[-1])
-    if kind == "musiclust":
+    if kind == "gpu":
+        gpu_child(realistic_root())
+    elif kind == "musiclust":
         musiclust_child(where, n_jobs=int(sys.argv[2]), force_pool="pool" in sys.argv[3:-1])
     elif kind == "ceiling":
         ceiling_child(where, sys.argv[2])
     else:
-        {"baseline": baseline_child, "profile": profile_child, "gpu": gpu_child}[kind](where)
+        {"baseline": baseline_child, "profile": profile_child}[kind](where)
