@@ -32,11 +32,11 @@ NOTES = """## Notes
 - Peak memory: "main process" is the exact peak resident set size (`wait4`); "process tree" adds up the
   sampled resident memory of the main process and its workers (shared pages counted in each process).
 - Extraction, end to end vs steady: a process that uses librosa first imports it and loads numba's compiled
-  code (the stage table in section 1): the baseline pays this in its one process, musiclust in its one process
-  or once per worker of a pool (loky workers are fresh interpreters, kept for the next extraction in the same
-  process). With a few hundred 4-second demo clips that fixed cost is a large part of every side's time, so
-  musiclust starts no pool for them and the end-to-end ratio stays below the per-file one; with real songs
-  (minutes long), thousands of files, or sweeps whose jobs reuse the warm workers, the per-file rate counts.
+  code (about 2.5 s): the original loop pays this in its one process, musiclust in its one process or once per
+  worker of a pool (loky workers are fresh interpreters, kept for the next extraction in the same process). The
+  ceiling is measured warm (forked after the imports), so an end-to-end ratio against it also charges musiclust
+  its start-up. `n_jobs=-1` counts only the cores the 1-minute load average leaves idle: on a busy machine it
+  runs one process, which extra worker processes could not beat there.
 """
 
 

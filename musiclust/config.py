@@ -188,6 +188,13 @@ RULES: tuple[Rule, ...] = (
     Rule("feature.max_windows", "an integer ≥ 1, or null (every window)", integer(1, nullable=True), example="null"),
     # pretrained encoders (feature=pretrained_audio / lyrics_embed, alone or as a hybrid's parts)
     *(rule for prefix in ("feature", "feature.audio", "feature.lyrics") for rule in _pretrained_rules(prefix)),
+    Rule("feature.device", "cpu (librosa), cuda, cuda:N or auto (torch; the GPU when there is one)",
+         lambda v: isinstance(v, str) and re.fullmatch(r"cpu|auto|cuda(:\d+)?", v) is not None, example="cpu"),
+    # executors (where extraction runs)
+    Rule("executor.name", "local, or dask with Dask installed (pip install 'musiclust[dask]'; else executor=local)",
+         lambda v: v == "local" or (v == "dask" and installed("distributed"))),
+    Rule("executor.n_workers", "an integer ≥ 1, or null (feature.n_jobs)", integer(1, nullable=True), example="null"),
+    Rule("executor.threads_per_worker", "an integer ≥ 1", integer(1), example="1"),
     # clusterers and reducers
     Rule("clusterer.n_init", "an integer ≥ 1", integer(1), example="10"),
     Rule("clusterer.n_neighbors", "an integer ≥ 2", integer(2), example="10"),

@@ -21,7 +21,15 @@ from musiclust.clustering.objectives import resolve_objective
 from musiclust.config import is_debug_run, validate
 from musiclust.errors import ConfigError, MusiclustError
 from musiclust.io import write_text
-from musiclust.layout import ERROR_FILE, HYDRA_DIR, RUN_LOG_FILE, clear_outputs, read_marker, write_marker
+from musiclust.layout import (
+    ERROR_FILE,
+    HYDRA_DIR,
+    RUN_LOG_FILE,
+    clear_outputs,
+    is_rank_zero,
+    read_marker,
+    write_marker,
+)
 from musiclust.outputs import RunResult
 from musiclust.pipeline import run_experiment
 from musiclust.sweep import config_fingerprint, finished_metrics, note_job
@@ -48,6 +56,22 @@ def _is_multirun() -> bool:
 def _in_worker_processes() -> bool:
     """Launchers that run jobs in pooled worker processes, where DataLoader workers cannot be started."""
     return HydraConfig.initialized() and "joblib" in str(HydraConfig.get().launcher.get("_target_", ""))
+
+
+def check_strategy(cfg: DictConfig) -> None:
+    """Refuse a training strategy that re-launches the command (Lightning's ``ddp``) inside an in-process sweep:
+    the re-launched command would be the whole sweep, not this job."""
+    trainer = cfg.get("trainer") or {}
+    strategy = str(trainer.get("strategy") or "")
+    relaunches = strategy.startswith(("ddp", "fsdp", "deepspeed")) and not strategy.startswith(
+        ("ddp_spawn", "ddp_fork", "ddp_notebook"))
+    several = trainer.get("devices") not in (1, "1", None) or (trainer.get("num_nodes") or 1) > 1
+    launcher = str(HydraConfig.get().launcher.get("_target_", "")) if _is_multirun() else ""
+    if relaunches and several and ("basic_launcher" in launcher or "joblib" in launcher):
+        raise ConfigError(
+            f"trainer.strategy={strategy} starts its extra training processes by re-running the command, which in "
+            "a sweep would re-run the whole sweep. Run each configuration as its own command (musiclust "
+            "trainer=ddp ...), or train this sweep in one process per job (trainer=default).")
 
 
 def check_run_dir(cfg: DictConfig, run_dir: Path, fingerprint: str) -> dict | None:
@@ -97,6 +121,7 @@ def admit(cfg: DictConfig, run_dir: Path) -> tuple[str, dict | None]:
     finished run that ``resume=true`` keeps (None: compute it); raises :class:`ConfigError` otherwise."""
     validate(cfg)  # an invalid value or a misspelt objective fails before anything is touched
     objective_name(cfg)
+    check_strategy(cfg)
     fingerprint = config_fingerprint(cfg)
     stored = check_run_dir(cfg, run_dir, fingerprint)
     if stored is None:
@@ -170,6 +195,9 @@ def run_and_report(cfg: DictConfig) -> float:
     (re)computed first clears every musiclust output of its dir, and marks the dir finished last.
     """
     run_dir = Path(cfg.paths.output_dir)
+    if not is_rank_zero():  # a training process that DDP started for this run: it trains; the run dir is rank 0's
+        run_experiment(cfg)
+        return float("nan")
     try:
         fingerprint, stored = admit(cfg, run_dir)
     except ConfigError as err:

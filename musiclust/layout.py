@@ -57,6 +57,17 @@ OUTPUT_FILES = (METRICS_FILE, LATENTS_FILE, ASSIGNMENTS_FILE, ERROR_FILE, SKIPPE
 OUTPUT_DIRS = (HYDRA_DIR, *PLOT_DIRS, CLUSTER_DIR, CHECKPOINT_DIR, *LOGGER_DIRS, LEARNED_DIR, PREDICTIONS_DIR)
 
 
+#: environment variables that give a process's rank in a multi-process training: Lightning's DDP sets LOCAL_RANK
+#: (and NODE_RANK) for the processes it re-launches, torchrun RANK, SLURM's srun SLURM_PROCID
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def is_rank_zero() -> bool:
+    """Whether this process owns the run dir: the one the user started, not one of the training processes a
+    multi-process strategy (``trainer=ddp``) started for the same run, which only train."""
+    return all(os.environ.get(name, "0") in ("", "0") for name in RANK_VARIABLES)
+
+
 def read_marker(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The completion marker of a finished run (fingerprint, time, version, debug), None if not finished."""
     run_dir = Path(run_dir)

@@ -17,11 +17,15 @@ from omegaconf import DictConfig, open_dict
 from musiclust.config import is_debug_run, settings_of, validate
 from musiclust.data.songs import load_songs, report_skips
 from musiclust.features.base import features_for
+from musiclust.layout import is_rank_zero
 from musiclust.outputs import RunResult, build_outputs, write_outputs
 
 
-def run_experiment(cfg: DictConfig) -> RunResult:
-    """Run one configured experiment end to end and return its result (also written to the run dir)."""
+def run_experiment(cfg: DictConfig) -> RunResult | None:
+    """Run one configured experiment end to end and return its result (also written to the run dir).
+
+    In the extra training processes of a multi-process strategy (``trainer=ddp``) it stops after training and
+    returns None: the process the user started embeds, clusters and writes."""
     validate(cfg)  # every invalid value, before any work
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir).resolve()
@@ -37,7 +41,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
                                             key_method=str(cfg.get("cache_key") or "stat"))
     skipped = pd.concat([f for f in (songs.skipped, features.skipped) if not f.empty] or [features.skipped],
                         ignore_index=True)
-    report_skips(skipped, songs.n_listed, run_dir, float(cfg.max_skip_fraction), clustering.k)
+    if is_rank_zero():
+        report_skips(skipped, songs.n_listed, run_dir, float(cfg.max_skip_fraction), clustering.k)
     songs = songs.aligned(features.ids)
     clustering = clustering.for_songs(len(features.ids), cfg.get("large_n"), seed=int(cfg.seed))
     feature_seconds = time.perf_counter() - start
@@ -52,6 +57,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
     clustering.bind(model)
     trainer = training.build_trainer(cfg.trainer, cfg.callbacks, cfg.get("logger"))
     z = training.fit_and_embed(trainer, model, datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if z is None:  # another training process of this run (DDP)
+        return None
 
     clusters, z_reduced = clustering.fit_predict(z)
     metrics = {
@@ -59,6 +66,7 @@ def run_experiment(cfg: DictConfig) -> RunResult:
                    seed=int(cfg.seed), z_reduced=z_reduced, k_requested=clustering.k),
         **model.summary_metrics(), **model.latent_diagnostics(z), **clustering.used_params(),
         "clusterer_class": type(clustering.clusterer).__name__, "epochs_trained": int(trainer.current_epoch),
+        "strategy": training.strategy_name(trainer), "world_size": int(trainer.world_size),
         "n_skipped": len(skipped), **feature_counts.metrics(),
         "feature_seconds": round(feature_seconds, 3), "total_seconds": round(time.perf_counter() - start, 3),
     }

@@ -122,6 +122,7 @@ def check_targets(cfg: DictConfig) -> None:
 
     from musiclust.data.manifest import Dataset
     from musiclust.features.base import FeatureExtractor
+    from musiclust.features.executors import DaskExecutor, LocalExecutor
     from musiclust.models.backbones import Backbone
     from musiclust.models.base import EmbeddingModel
 
@@ -158,8 +159,8 @@ def check_targets(cfg: DictConfig) -> None:
                 import torch
 
                 bases = (torch.optim.Optimizer,)
-            else:
-                bases = tuple(kinds.values())
+            else:  # a part of a feature (hybrid's audio/lyrics), or where it runs (its executor)
+                bases = (*kinds.values(), LocalExecutor, DaskExecutor)
             if not trusted(target, bases):
                 raise UnsafeRunError(
                     f"{where}._target_={target!r} in the run's .hydra/config.yaml is not a musiclust {group} class: "

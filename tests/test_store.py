@@ -167,13 +167,14 @@ print("finished", flush=True)
     process = subprocess.Popen([sys.executable, "-c", child], cwd=REPO, env={**os.environ, **ONE_THREAD_ENV},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
-    while len(list(cache.glob("mfcc-*/songs/*.json"))) < 2 and process.poll() is None:
+    # committed indexes only: pathlib globs match the dot-named temporary file of an index being written
+    while len(list(cache.glob("mfcc-*/songs/[!.]*.json"))) < 2 and process.poll() is None:
         assert time.monotonic() < deadline, "the child committed no shards"
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     output = process.communicate()[0].decode()
     assert "finished" not in output, output
-    committed = sum(len(json.loads(p.read_text())["keys"]) for p in cache.glob("mfcc-*/songs/*.json"))
+    committed = sum(len(json.loads(p.read_text())["keys"]) for p in cache.glob("mfcc-*/songs/[!.]*.json"))
     assert 18 <= committed < 36
 
     manifest = DemoDataset(root=str(demo_root), **TINY_DEMO).load()

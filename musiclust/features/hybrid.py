@@ -68,14 +68,17 @@ class HybridFeature(FeatureExtractor):
         audio_weight: float = 1.0, lyrics_weight: float = 1.0, svd_dims: int = 16, seed: int = 0,
         n_jobs: int = 1, **params: Any,
     ) -> None:
-        # n_jobs says how to compute, not what comes out: keep it out of the nested configs (the cache key)
-        audio, lyrics = ({k: v for k, v in dict(part).items() if k != "n_jobs"} for part in (audio, lyrics))
+        # n_jobs and the executor say how to compute, not what comes out: keep them out of the nested configs (the
+        # cache key)
+        executor = dict(audio).get("executor")
+        audio, lyrics = ({k: v for k, v in dict(part).items() if k not in AudioFeature.runtime_params}
+                         for part in (audio, lyrics))
         super().__init__(
             audio=audio, audio_embedding=dict(audio_embedding) if audio_embedding else None, lyrics=lyrics,
             audio_weight=float(audio_weight),
             lyrics_weight=float(lyrics_weight), svd_dims=int(svd_dims), seed=int(seed), n_jobs=n_jobs, **params,
         )
-        self.audio = build(audio, n_jobs=n_jobs)
+        self.audio = build(audio, n_jobs=n_jobs, executor=executor)
         if not isinstance(self.audio, AudioFeature):
             raise ConfigError(
                 f"{_option(audio, 'audio')} is not an audio feature. Use one of "

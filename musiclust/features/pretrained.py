@@ -328,14 +328,18 @@ class PretrainedAudio(PretrainedModel, AudioFeature):
     """
 
     name = "pretrained_audio"
+    #: the store computes missing songs with :meth:`compute` on batches of songs (windows batched across songs),
+    #: not through the audio features' chunked extraction
+    compute_batches = FeatureExtractor.compute_batches
 
     def __init__(
         self, model: str = "laion/clap-htsat-unfused", kind: str = "auto", pooling: str = "mean",
         window_seconds: float | None = None, hop_seconds: float | None = None, max_windows: int | None = None,
         layer: int | None = None, duration: float | None = None, min_duration: float = 0.5,
         revision: str | None = None, allow_download: bool = False, trust_remote_code: bool = False,
-        device: str = "auto", batch_size: int = 16, n_jobs: int = 1,
-    ) -> None:
+        device: str = "auto", batch_size: int = 16, n_jobs: int = 1, executor: Any = None,
+    ) -> None:  # executor (a hybrid's): unused, the model runs in this process
+
         FeatureExtractor.__init__(
             self, model=model, kind=kind, pooling=pooling, window_seconds=window_seconds, hop_seconds=hop_seconds,
             max_windows=max_windows, layer=layer, duration=duration, min_duration=min_duration, revision=revision,

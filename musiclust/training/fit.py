@@ -86,11 +86,23 @@ def mlflow_logger(tracking_uri: str = "file:./mlruns", **kwargs: Any) -> Any:
 
 
 def fit_and_embed(trainer: pl.Trainer, model: Any, datamodule: MusicDataModule,
-                  ckpt_path: str | None = None) -> np.ndarray:
+                  ckpt_path: str | None = None) -> np.ndarray | None:
     """Train ``model`` on the datamodule's rows (resuming from the Lightning checkpoint ``ckpt_path``: weights,
-    optimizer state, epoch), then embed every song (the mean of its windows' embeddings)."""
+    optimizer state, epoch), then embed every song (the mean of its windows' embeddings).
+
+    With several training processes (``trainer=ddp``) each trains on its shard of the batches (Lightning's
+    DistributedSampler) and only the first embeds, in one process over all songs; the others return None.
+    """
     trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.expanduser(ckpt_path) if ckpt_path else None)
+    if trainer.global_rank != 0:
+        return None
     return datamodule.embed_songs(model)
+
+
+def strategy_name(trainer: pl.Trainer) -> str:
+    """How the model was trained, e.g. ``single_device`` or ``ddp`` (the strategy's registered name)."""
+    strategy = trainer.strategy
+    return getattr(strategy, "strategy_name", None) or type(strategy).__name__.removesuffix("Strategy").lower()
 
 
 class ModelEmbedding:
