@@ -29,8 +29,8 @@ def test_demo_manifest_and_audio(demo_root):
     manifest = pd.read_csv(demo_root / "manifest.csv")
     assert {"id", "audio_path", "lyrics", "language", "genre"} <= set(manifest.columns)
     assert set(manifest["genre"]) == set(GENRES)
-    assert set(manifest["language"]) == {"English", "Bangla"}
-    bangla = manifest.loc[manifest["language"] == "Bangla", "lyrics"]
+    assert set(manifest["language"]) == {"en", "bn"}  # ISO 639-1, the codes language detection writes
+    bangla = manifest.loc[manifest["language"] == "bn", "lyrics"]
     assert all(any("\u0980" <= ch <= "\u09ff" for ch in text) for text in bangla)
     info = sf.info(demo_root / manifest["audio_path"].iloc[0])
     assert info.samplerate == 22050 and info.format == "WAV" and info.duration > 1.5

@@ -56,7 +56,7 @@ def compare(
     check_columns(runs, [metric], "--metric")
     if metric not in metrics:
         metrics.append(metric)
-    plot_group_by = default_group_by(runs) if not group_by else list(group_by)
+    plot_group_by = default_group_by(runs, group_by or ())
     summary = summarize(runs, plot_group_by, metrics)
     if group_by is None:
         table = run_table(runs, sort_by=metric)

@@ -45,10 +45,11 @@ GENRES: dict[str, GenreStyle] = {
     "classical": GenreStyle((65, 100), (62, 84), 9, 1.3, 0.0, 0.0, 0.0, 0.35, 1.0, 0.25),
 }
 
-LANGUAGES = ("English", "Bangla")
+#: the lyrics' languages, as ISO 639-1 codes (the codes language detection writes): English, Bangla
+LANGUAGES = ("en", "bn")
 
 WORDS = {
-    "English": {
+    "en": {
         "common": "i you love heart night day dream eyes road light rain flower wind time life home "
         "sky river song fire soul hold never always come go feel".split(),
         "ambient": "quiet calm cloud wave drift slow breathe still".split(),
@@ -58,7 +59,7 @@ WORDS = {
         "hiphop": "street money truth fight hustle block crew grind".split(),
         "classical": "raga melody harp dawn sonata grace chorus hymn".split(),
     },
-    "Bangla": {
+    "bn": {
         "common": "আমি তুমি ভালোবাসা মন রাত দিন স্বপ্ন চোখ পথ আলো বৃষ্টি ফুল বাতাস সময় জীবন ঘর "
         "আকাশ নদী গান আগুন প্রাণ ধরো কখনো সবসময় এসো যাও".split(),
         "ambient": "শান্ত নীরব মেঘ ঢেউ ধীরে নিঃশ্বাস স্থির ছায়া".split(),
