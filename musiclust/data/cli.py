@@ -96,8 +96,9 @@ def _clean_lyrics(parser: argparse.ArgumentParser):
         summary = f"{(frame[CLEAN_LYRICS] == '').sum()} empty after cleaning"
         if args.language_detector != NONE:
             candidates = args.candidates[0] if args.candidates and len(args.candidates) == 1 else args.candidates
-            frame = fill_language(frame, CLEAN_LYRICS, args.threshold, args.language_detector,
-                                  candidate_codes(candidates, "--candidates") if args.language_detector == "lingua" else None)
+            if args.language_detector == "lingua":
+                candidates = candidate_codes(candidates, "--candidates")
+            frame = fill_language(frame, CLEAN_LYRICS, args.threshold, args.language_detector, candidates)
             sources = frame[LANGUAGE_SOURCE].value_counts()
             summary += ", language from " + ", ".join(f"{source}: {n}" for source, n in sources.items())
         out = Path(args.out) if args.out else source.with_name(f"{source.stem}.clean.csv")

@@ -91,7 +91,8 @@ def detect_script(text: object, threshold: float = 0.6) -> str | None:
 
 
 # -- lingua --------------------------------------------------------------------------------------------------
-def candidate_codes(candidates: str | Sequence[str] | None, key: str = "dataset.language_candidates") -> tuple[str, ...]:
+def candidate_codes(candidates: str | Sequence[str] | None,
+                    key: str = "dataset.language_candidates") -> tuple[str, ...]:
     """The ISO 639-1 codes to choose among (``all``: every language lingua knows), checked against lingua's list;
     ``key`` names the setting in the message."""
     from lingua import Language
