@@ -47,20 +47,11 @@ class ContrastiveModel(EmbeddingModel):
     needs_pairs = True
     reconstructs = False
 
-    def __init__(
-        self,
-        input_shape: tuple[int, ...],
-        backbone: Backbone,
-        latent_dim: int = 32,
-        projection_dim: int = 32,
-        temperature: float = 0.5,
-        noise_std: float = 0.1,
-        feature_dropout: float = 0.2,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        optimizer: Callable[[Iterable[torch.Tensor]], torch.optim.Optimizer] | None = None,
-        **_: Any,
-    ) -> None:
+    def __init__(self, input_shape: tuple[int, ...], backbone: Backbone, latent_dim: int = 32,
+                 projection_dim: int = 32, temperature: float = 0.5, noise_std: float = 0.1,
+                 feature_dropout: float = 0.2, lr: float = 1e-3, weight_decay: float = 0.0,
+                 optimizer: Callable[[Iterable[torch.Tensor]], torch.optim.Optimizer] | None = None,
+                 **_: Any) -> None:
         super().__init__()
         if not float(temperature) > 0:
             raise ConfigError(f"model.temperature={temperature}: the NT-Xent temperature must be > 0 (e.g. 0.5).")
