@@ -86,6 +86,7 @@ class Dataset:
             raise DataError(
                 f"{self.source}: none of the {len(self._skips)} items is usable (first: {song_id}: {reason})."
             )
+        read_columns = ", ".join(map(str, frame.columns))
         if LYRICS in frame.columns:
             if self.clean_lyrics:
                 frame = add_clean_lyrics(frame)
@@ -96,7 +97,7 @@ class Dataset:
         missing = [c for c in self.label_columns if c not in frame.columns]  # `language` may come from the lyrics
         if missing:
             raise DataError(
-                f"dataset.label_columns: {missing} not in {self.source} (columns: {', '.join(map(str, frame.columns))}"
+                f"dataset.label_columns: {missing} not in {self.source} (columns: {read_columns}"
                 "). Set dataset.label_columns=[...] to existing columns, or [] (and label_col=null) for none."
             )
         if self._skips:  # the pipeline reports them with the feature skips, in one line
