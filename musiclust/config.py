@@ -9,7 +9,10 @@ still before features and training). Imports nothing heavy, so a bad value answe
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +49,57 @@ def number(above: float | None = None, at_least: float | None = None, at_most: f
 
 def one_of(*choices: Any) -> Callable[[Any], bool]:
     return lambda v: v in choices
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (an optional extra's package)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
+#: the pretrained features and the package each needs (the optional extra musiclust[pretrained])
+PRETRAINED_FEATURES = {"musiclust.features.PretrainedAudio": "transformers",
+                       "musiclust.features.LyricsEmbedding": "sentence_transformers"}
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _pretrained_at(prefix: str) -> Callable[[DictConfig], bool]:
+    """Whether the feature node at ``prefix`` (feature, or a hybrid's feature.audio / feature.lyrics) is pretrained."""
+    return lambda cfg: OmegaConf.select(cfg, f"{prefix}._target_", default=None) in PRETRAINED_FEATURES
+
+
+def _pretrained_rules(prefix: str) -> tuple[Rule, ...]:
+    applies = _pretrained_at(prefix)
+
+    def extra_installed(cfg: DictConfig) -> bool:
+        return applies(cfg) and not installed(PRETRAINED_FEATURES[OmegaConf.select(cfg, f"{prefix}._target_")])
+
+    return (
+        Rule(f"{prefix}.model", "loadable, and loading pretrained models needs the optional extra "
+             "musiclust[pretrained] (transformers, sentence-transformers), which is not installed: "
+             "pip install 'musiclust[pretrained]'", lambda v: False, applies=extra_installed),
+        Rule(f"{prefix}.model", "a Hugging Face Hub id or a local directory", lambda v: isinstance(v, str) and v != "",
+             applies=applies, example="laion/clap-htsat-unfused"),
+        Rule(f"{prefix}.kind", "auto, clap, hubert, wav2vec2 or ast",
+             one_of("auto", "clap", "hubert", "wav2vec2", "ast"), applies=applies, example="auto"),
+        Rule(f"{prefix}.pooling", "mean or mean_std", one_of("mean", "mean_std"), applies=applies, example="mean"),
+        Rule(f"{prefix}.window_seconds", "a number of seconds > 0, or null (the model's input length)",
+             number(above=0.0, nullable=True), applies=applies, example="null"),
+        Rule(f"{prefix}.hop_seconds", "a number of seconds > 0, or null (one window: no overlap)",
+             number(above=0.0, nullable=True), applies=applies, example="null"),
+        Rule(f"{prefix}.layer", "an integer (a hidden layer), or null (the model's output)",
+             lambda v: v is None or _is_int(v), applies=applies, example="null"),
+        Rule(f"{prefix}.max_tokens", "an integer ≥ 8, or null (the model's maximum sequence length)",
+             integer(8, nullable=True), applies=applies, example="null"),
+        Rule(f"{prefix}.batch_size", "an integer ≥ 1", integer(1), applies=applies, example="16"),
+        Rule(f"{prefix}.device", "auto, cpu, cuda, cuda:<n> or mps",
+             lambda v: isinstance(v, str) and _DEVICE.fullmatch(v) is not None, applies=applies, example="auto"),
+        Rule(f"{prefix}.allow_download", "true or false", lambda v: isinstance(v, bool), applies=applies,
+             example="false"),
+        Rule(f"{prefix}.trust_remote_code", "true or false (true runs code downloaded with the model)",
+             lambda v: isinstance(v, bool), applies=applies, example="false"),
+    )
 
 
 def _trains(cfg: DictConfig) -> bool:
@@ -124,6 +178,9 @@ RULES: tuple[Rule, ...] = (
     Rule("feature.rolloff_percent", "a share in (0, 1)", number(above=0.0, below=1.0), example="0.85"),
     Rule("feature.n_jobs", "-1 (all cores) or an integer ≥ 1", lambda v: v == -1 or (_is_int(v) and v >= 1),
          example="-1"),
+    Rule("feature.max_windows", "an integer ≥ 1, or null (every window)", integer(1, nullable=True), example="null"),
+    # pretrained encoders (feature=pretrained_audio / lyrics_embed, alone or as a hybrid's parts)
+    *(rule for prefix in ("feature", "feature.audio", "feature.lyrics") for rule in _pretrained_rules(prefix)),
     # clusterers and reducers
     Rule("clusterer.n_init", "an integer ≥ 1", integer(1), example="10"),
     Rule("clusterer.n_neighbors", "an integer ≥ 2", integer(2), example="10"),

@@ -24,6 +24,12 @@ METRICS_FILE = "clustering_metrics.csv"
 LATENTS_FILE = "latents.npz"
 ERROR_FILE = "error.txt"
 SKIPPED_FILE = "skipped.csv"
+#: one row per song: its cluster, distance to the centre, probability, label columns (musiclust.outputs.assignments)
+ASSIGNMENTS_FILE = "assignments.csv"
+#: what the run learned, saved without pickles, for musiclust-predict (musiclust.outputs.learned)
+LEARNED_DIR = "learned"
+#: musiclust-predict's default output folders: predictions/<time>/ (cleared with the run they came from)
+PREDICTIONS_DIR = "predictions"
 DONE_FILE = "finished.json"
 RUN_LOG_FILE = "run.log"
 HYDRA_DIR = ".hydra"
@@ -39,8 +45,9 @@ LEGACY_DONE_FILE = "config_fingerprint.txt"
 SWEEP_JOBS_DIR = ".musiclust_jobs"
 
 #: everything musiclust writes into a run dir, cleared before the run is (re)computed so nothing stale remains
-OUTPUT_FILES = (METRICS_FILE, LATENTS_FILE, ERROR_FILE, SKIPPED_FILE, DONE_FILE, LEGACY_DONE_FILE, RUN_LOG_FILE)
-OUTPUT_DIRS = (HYDRA_DIR, *PLOT_DIRS, CHECKPOINT_DIR, *LOGGER_DIRS)
+OUTPUT_FILES = (METRICS_FILE, LATENTS_FILE, ASSIGNMENTS_FILE, ERROR_FILE, SKIPPED_FILE, DONE_FILE, LEGACY_DONE_FILE,
+                RUN_LOG_FILE)
+OUTPUT_DIRS = (HYDRA_DIR, *PLOT_DIRS, CHECKPOINT_DIR, *LOGGER_DIRS, LEARNED_DIR, PREDICTIONS_DIR)
 
 
 def read_marker(run_dir: str | os.PathLike) -> dict[str, Any] | None:

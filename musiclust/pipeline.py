@@ -68,7 +68,8 @@ def run_experiment(cfg: DictConfig) -> RunResult:
                                                   songs.label_col, cfg.model.get("cond_col")])),
         ids=features.ids, z=z, clusters=clusters, manifest=songs.manifest, metrics=metrics, datamodule=datamodule,
         model=model, loggers=list(trainer.loggers), step=int(trainer.global_step),
-        plot_columns=list(cfg.get("plot_columns") or []), debug=bool(cfg.trainer.get("fast_dev_run")))
+        plot_columns=list(cfg.get("plot_columns") or []), debug=bool(cfg.trainer.get("fast_dev_run")),
+        clustering=clustering, z_reduced=z_reduced)
     write_outputs(result, build_outputs(cfg.get("outputs")))
     return result
 

@@ -162,6 +162,17 @@ class ModelClusters(ClusterMixin, BaseEstimator):
         self.labels_ = np.asarray(self.model.predict_clusters(z), dtype=np.int64)
         return self
 
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        """The model's clusters of new embeddings (what ``musiclust-predict`` asks a run's VaDE)."""
+        if self.model is None:
+            raise ConfigError("clusterer=model has no model to ask for clusters; bind it with bind_model first.")
+        return np.asarray(self.model.predict_clusters(np.asarray(z)), dtype=np.int64)
+
+    def predict_proba(self, z: np.ndarray) -> np.ndarray | None:
+        """p(cluster | z) from the model, or None when the model gives no probabilities."""
+        proba = getattr(self.model, "predict_proba", None)
+        return np.asarray(proba(np.asarray(z))) if callable(proba) else None
+
 
 def bind_model(estimator: Any, model: Any, reduced: bool = False) -> None:
     """Give a model-assignment clusterer its model; fail before training when the combination cannot work."""

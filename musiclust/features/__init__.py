@@ -3,9 +3,10 @@
 from musiclust.features.audio import LogMelSpec, MFCCFrames, MFCCStats, extract_audio
 from musiclust.features.base import FeatureCache, FeatureExtractor, FeatureSet, load_or_compute
 from musiclust.features.hybrid import HybridFeature, MultimodalFeature
-from musiclust.features.text import LyricsTfidf
+from musiclust.features.pretrained import PretrainedAudio
+from musiclust.features.text import LyricsEmbedding, LyricsTfidf
 
 __all__ = [
-    "FeatureCache", "FeatureExtractor", "FeatureSet", "HybridFeature", "LogMelSpec", "LyricsTfidf", "MFCCFrames",
-    "MFCCStats", "MultimodalFeature", "extract_audio", "load_or_compute",
+    "FeatureCache", "FeatureExtractor", "FeatureSet", "HybridFeature", "LogMelSpec", "LyricsEmbedding", "LyricsTfidf",
+    "MFCCFrames", "MFCCStats", "MultimodalFeature", "PretrainedAudio", "extract_audio", "load_or_compute",
 ]

@@ -106,6 +106,9 @@ class FeatureExtractor:
     runtime_params: tuple[str, ...] = ("n_jobs",)
     #: how the values are normalised before a model sees them (musiclust.features.normalize)
     normalization: Normalization = "standard"
+    #: whether a song's values depend on the other songs (a vocabulary, an SVD or a model fitted to the collection):
+    #: then a finished run cannot compute them for new songs, and musiclust-predict refuses the run
+    collection_dependent: bool = False
 
     def __init__(self, **params: Any) -> None:
         self.params = params

@@ -1,12 +1,14 @@
 """Hybrid and multimodal features.
 
-``hybrid``: the posterior mean of a VAE trained on an audio feature, concatenated with the lyrics TF-IDF
-and reduced with TruncatedSVD. ``multimodal``: hybrid plus the one-hot of a metadata column.
+``hybrid``: an audio block — the posterior mean of a VAE trained on an audio feature, or with
+``audio_embedding=null`` the audio feature's own vectors (e.g. ``pretrained_audio``) — concatenated with a lyrics
+feature (TF-IDF, or ``lyrics_embed``) and reduced with TruncatedSVD. ``multimodal``: hybrid plus the one-hot of a
+metadata column.
 
 The parts are configured as nested config groups (``feature.audio``, ``feature.audio_embedding.model``,
-``feature.audio_embedding.backbone``, ``feature.lyrics``) and built here, so their settings, the audio model's
-included, are part of the feature's cache key. The audio model trains the way the run's own model does
-(:class:`musiclust.training.ModelEmbedding`, built from its ``_target_``).
+``feature.audio_embedding.backbone``, ``feature.lyrics``) and built here; the parts' own cache keys (a pretrained
+model's identity included) and the audio model's settings are part of the feature's cache key. The audio model
+trains the way the run's own model does (:class:`musiclust.training.ModelEmbedding`, built from its ``_target_``).
 """
 
 from __future__ import annotations
@@ -42,46 +44,69 @@ def _merge_skips(*frames: pd.DataFrame) -> pd.DataFrame:
 
 
 class HybridFeature(FeatureExtractor):
-    """Audio VAE embedding ⊕ lyrics TF-IDF → TruncatedSVD(``svd_dims``).
+    """Audio block ⊕ lyrics block → TruncatedSVD(``svd_dims``).
 
-    Each block is normalised on its own before the SVD — the audio embedding centred (its weak latent dims
-    keep their small scale), the TF-IDF rows to unit length — and scaled to a mean row norm of its weight, so
-    the 16 audio dims and the thousands of TF-IDF columns contribute as ``audio_weight`` : ``lyrics_weight``.
+    The audio block is the embedding of an audio model trained on ``audio`` (``audio_embedding``: a VAE by
+    default), or, with ``audio_embedding=None``, the audio feature's own vectors (one per song, e.g. pretrained
+    encoder embeddings) normalised by the feature's own policy. The lyrics block is any lyrics feature
+    (``lyrics_tfidf``, ``lyrics_embed``). Each block is normalised on its own before the SVD — a learned audio
+    embedding centred (its weak latent dims keep their small scale), TF-IDF or sentence-embedding rows to unit
+    length — and scaled to a mean row norm of its weight, so the 16 audio dims and the thousands of TF-IDF columns
+    contribute as ``audio_weight`` : ``lyrics_weight``.
     The SVD coordinates are the feature, used as they are (``normalization: none``): z-scoring them would undo
     the block weights and give the weakest components the weight of the strongest.
     """
 
     name = "hybrid"
     normalization = "none"
+    collection_dependent = True  # its audio model, lyrics vocabulary and joint SVD are fitted to the collection
 
     def __init__(
-        self, audio: dict[str, Any], audio_embedding: dict[str, Any], lyrics: dict[str, Any],
+        self, audio: dict[str, Any], audio_embedding: dict[str, Any] | None, lyrics: dict[str, Any],
         audio_weight: float = 1.0, lyrics_weight: float = 1.0, svd_dims: int = 16, seed: int = 0,
         n_jobs: int = 1, **params: Any,
     ) -> None:
         # n_jobs says how to compute, not what comes out: keep it out of the nested configs (the cache key)
         audio, lyrics = ({k: v for k, v in dict(part).items() if k != "n_jobs"} for part in (audio, lyrics))
         super().__init__(
-            audio=audio, audio_embedding=dict(audio_embedding), lyrics=lyrics, audio_weight=float(audio_weight),
+            audio=audio, audio_embedding=dict(audio_embedding) if audio_embedding else None, lyrics=lyrics,
+            audio_weight=float(audio_weight),
             lyrics_weight=float(lyrics_weight), svd_dims=int(svd_dims), seed=int(seed), n_jobs=n_jobs, **params,
         )
         self.audio = build(audio, n_jobs=n_jobs)
         if not isinstance(self.audio, AudioFeature):
             raise ConfigError(
                 f"{_option(audio, 'audio')} is not an audio feature. Use one of "
-                "feature@feature.audio=mfcc (or mfcc_frames, logmelspec)."
+                "feature@feature.audio=mfcc (or mfcc_frames, logmelspec, pretrained_audio)."
             )
         self.lyrics = build(lyrics)
         if not isinstance(self.lyrics, FeatureExtractor):
-            raise ConfigError(f"{_option(lyrics, 'lyrics')} is not a feature extractor (e.g. lyrics_tfidf).")
-        self.audio_embedding = build(audio_embedding)
+            raise ConfigError(f"{_option(lyrics, 'lyrics')} is not a feature extractor (e.g. lyrics_tfidf, "
+                              "lyrics_embed).")
+        for part, key in ((self.audio, "feature.audio"), (self.lyrics, "feature.lyrics")):
+            if hasattr(part, "config_key"):  # messages name the nested keys (feature.audio.model=...)
+                part.config_key = key
+        self.audio_embedding = build(audio_embedding) if audio_embedding else None
+        if self.audio_embedding is None and self.audio.windowed:
+            raise ConfigError(
+                f"feature.audio_embedding=null uses the audio feature's vectors as they are, but "
+                f"{_option(audio, 'audio')} gives windows of time-frequency maps. Keep an audio model "
+                "(model@feature.audio_embedding.model=vae) or use a feature with one vector per song "
+                "(feature@feature.audio=pretrained_audio or mfcc).")
+
+    def cache_config(self) -> dict[str, Any]:
+        # the parts' own keys: what they compute, a pretrained model's identity included, without how they run
+        return {**super().cache_config(), "audio": self.audio.cache_config(), "lyrics": self.lyrics.cache_config()}
 
     def check_manifest(self, manifest: pd.DataFrame) -> None:
         self.audio.check_manifest(manifest)
         self.lyrics.check_manifest(manifest)
 
     def embed_audio(self, audio: FeatureSet) -> np.ndarray:
-        """The audio model's embedding of each song, trained on the (normalised) ``audio`` features."""
+        """The audio block of each song: the audio model's embedding, trained on the (normalised) ``audio``
+        features, or without one the features normalised by their own policy."""
+        if self.audio_embedding is None:
+            return Normalizer(audio.normalization).fit_transform(np.asarray(audio.values)).astype(np.float64)
         backbone = self.params["audio_embedding"]["backbone"]
         return self.audio_embedding.embed(audio, source=_option(self.params["audio"], "audio"),
                                           option=_option(backbone, "audio_embedding.backbone"))
@@ -98,7 +123,8 @@ class HybridFeature(FeatureExtractor):
         audio_z = self.embed_audio(audio)
         rows = pd.Series(np.arange(len(audio.ids)), index=audio.ids).loc[lyrics.ids].to_numpy()
         audio_block, lyrics_block = audio_z[rows], np.asarray(lyrics.values)
-        parts = blocks(("audio", audio_block.shape[1], "center", p["audio_weight"]),
+        audio_policy = "center" if self.audio_embedding is not None else "none"  # "none": normalised above
+        parts = blocks(("audio", audio_block.shape[1], audio_policy, p["audio_weight"]),
                        ("lyrics", lyrics_block.shape[1], lyrics.normalization, p["lyrics_weight"]))
         joint = Normalizer(parts).fit_transform(np.hstack([audio_block, lyrics_block]))
         values = reduce_svd(joint, p["svd_dims"], p["seed"])

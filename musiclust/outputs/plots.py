@@ -13,10 +13,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from musiclust.outputs.result import OutputStep, RunResult  # noqa: E402
 from musiclust.errors import ConfigError  # noqa: E402
 from musiclust.io import save_figure  # noqa: E402
 from musiclust.layout import PLOT_DIRS  # noqa: E402
+from musiclust.outputs.result import OutputStep, RunResult  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,18 @@ class RunResult:
     loggers: list[Any] = field(default_factory=list)  # the Trainer's loggers, which get the final metrics
     step: int = 0  # the Trainer's global step when training ended
     plot_columns: list[str] = field(default_factory=list)
+    clustering: Any = None  # musiclust.clustering.plan.ClusteringPlan: the fitted reducer and clusterer
+    z_reduced: np.ndarray | None = None  # the reducer's space, where the songs were clustered (None: z itself)
     debug: bool = False  # a trial run (trainer.fast_dev_run): comparisons leave it out unless asked
 
     def cluster_names(self) -> np.ndarray:
         """Cluster ids as display strings, DBSCAN noise shown as "noise"."""
-        return np.array(["noise" if c == NOISE else f"c{c}" for c in self.clusters])
+        return cluster_names(self.clusters)
+
+
+def cluster_names(clusters: np.ndarray) -> np.ndarray:
+    """Cluster ids as display strings: ``c0``, ``c1``, …, noise (−1) as "noise"."""
+    return np.array(["noise" if c == NOISE else f"c{c}" for c in clusters])
 
 
 class OutputStep:

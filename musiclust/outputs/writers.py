@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from musiclust.outputs.result import OutputStep, RunResult
 from musiclust.io import save_npz, write_csv
 from musiclust.layout import LATENTS_FILE, METRICS_FILE
+from musiclust.outputs.result import OutputStep, RunResult
 
 log = logging.getLogger(__name__)
 

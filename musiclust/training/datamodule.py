@@ -58,18 +58,23 @@ class MusicDataModule(pl.LightningDataModule):
     :class:`Normalizer` is ``self.normalizer``. Batches hold ``x``, ``cond`` and ``index`` (row numbers). Training
     batches are shuffled rows (windows) with a generator seeded by ``seed``; prediction batches keep the row order.
     ``labels`` (N,), when given, are the ``label_col`` values of the songs, for monitoring callbacks only (never
-    given to the model).
+    given to the model). ``normalizer``, when given, is an already fitted :class:`Normalizer` (a finished run's,
+    for new songs): it is applied as it is, not refitted, and ``normalization`` is then not used.
     """
 
     def __init__(
         self, features: FeatureSet, normalization: str | None = None, conditions: np.ndarray | None = None,
         labels: np.ndarray | None = None, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
-        predict_batch_size: int = 1024,
+        predict_batch_size: int = 1024, normalizer: Normalizer | None = None,
     ) -> None:
         super().__init__()
         self.ids = features.ids
-        self.normalizer = Normalizer(resolve(features.normalization, normalization))
-        self.features = self.normalizer.fit_transform(features.values)
+        if normalizer is None:
+            self.normalizer = Normalizer(resolve(features.normalization, normalization))
+            self.features = self.normalizer.fit_transform(features.values)
+        else:
+            self.normalizer = normalizer
+            self.features = normalizer.transform(features.values)
         self.offsets = np.arange(len(self.features) + 1, dtype=np.int64) if features.offsets is None \
             else np.asarray(features.offsets, dtype=np.int64)
         n_songs = len(self.offsets) - 1
