@@ -3,6 +3,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# pytest-xdist: the suite on up to 4 processes (2 on CI's 2 cores); PYTEST_WORKERS= runs it in one
+PYTEST_WORKERS ?= -n auto --maxprocesses 4
+
 .PHONY: setup run test test-all check-wheel lint bench clean
 
 $(STAMP): pyproject.toml
@@ -22,7 +25,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	scripts/check_wheel.sh $(PY)
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # the package as a user gets it: a clone's sdist → wheel, installed into a fresh venv, run outside the checkout
 check-wheel: $(STAMP)

@@ -8,8 +8,8 @@ import pandas as pd
 ID, AUDIO, LYRICS = "id", "audio_path", "lyrics"
 #: lyrics without section tags, timestamps, URLs and symbols (``clean_lyrics``); features prefer it when present
 CLEAN_LYRICS = "lyrics_clean"
-#: language of a song's lyrics, and where that value came from (manifest, detected, none)
-LANGUAGE, LANGUAGE_SOURCE = "language", "language_source"
+#: language of a song's lyrics, where that value came from (manifest, lingua, script, none), how sure a detector was
+LANGUAGE, LANGUAGE_SOURCE, LANGUAGE_CONFIDENCE = "language", "language_source", "language_confidence"
 
 #: columns of a run's ``skipped.csv``: the song, the stage that could not use it, why
 SKIP_COLUMNS = ["id", "stage", "reason"]

@@ -156,6 +156,11 @@ RULES: tuple[Rule, ...] = (
          one_of("auto", "standard", "center", "l2", "none"), example="auto"),
     Rule("ckpt_path", "an existing checkpoint file (relative to where you run musiclust), or null",
          _is_checkpoint, example="outputs/runs/<run>/checkpoints/last.ckpt"),
+    # dataset
+    Rule("dataset.language_detector", "lingua (ISO 639-1 codes), script (the writing system) or none",
+         one_of("lingua", "script", "none"), example="lingua"),
+    Rule("dataset.language_threshold", "a share in [0.5, 1] (what the dominant language or script needs)",
+         number(at_least=0.5, at_most=1.0), example="0.6"),
     # model
     Rule("model.latent_dim", "an integer ≥ 1", integer(1), example="16"),
     Rule("model.lr", "a number > 0", number(above=0.0), example="0.001"),
@@ -165,6 +170,10 @@ RULES: tuple[Rule, ...] = (
     Rule("model.pretrain_epochs", "an integer ≥ 0", integer(0), example="10"),
     Rule("model.active_threshold", "a number > 0", number(above=0.0), example="0.01"),
     Rule("model.n_components", "an integer ≥ 2", integer(2), example="6"),
+    Rule("model.projection_dim", "an integer ≥ 1", integer(1), example="32"),
+    Rule("model.temperature", "a number > 0 (the NT-Xent temperature)", number(above=0.0), example="0.5"),
+    Rule("model.noise_std", "a number ≥ 0", number(at_least=0.0), example="0.1"),
+    Rule("model.feature_dropout", "a probability in [0, 1)", number(at_least=0.0, below=1.0), example="0.2"),
     Rule("trainer.max_epochs", "an integer ≥ 1 for a model that trains (or -1: until early stopping stops it)",
          lambda v: v == -1 or (_is_int(v) and v >= 1), applies=_trains, example="100"),
     # backbones
@@ -183,6 +192,9 @@ RULES: tuple[Rule, ...] = (
          example="null"),
     Rule("feature.min_duration", "a number of seconds ≥ 0", number(at_least=0.0), example="0.5"),
     Rule("feature.svd_dims", "an integer ≥ 1, or null", integer(1, nullable=True), example="128"),
+    Rule("feature.n_contrast_bands", "an integer ≥ 1", integer(1), example="6"),
+    Rule("feature.contrast_fmin", "a frequency in Hz > 0", number(above=0.0), example="200.0"),
+    Rule("feature.rolloff_percent", "a share in (0, 1)", number(above=0.0, below=1.0), example="0.85"),
     Rule("feature.n_jobs", "-1 (all cores) or an integer ≥ 1", lambda v: v == -1 or (_is_int(v) and v >= 1),
          example="-1"),
     Rule("feature.max_windows", "an integer ≥ 1, or null (every window)", integer(1, nullable=True), example="null"),
@@ -286,6 +298,8 @@ class Setting:
     name: str
     key: str
     group: str | None = None
+    #: a caveat rather than a choice: comparisons show it whenever a run has it, even when it does not vary
+    flag: bool = False
 
 
 #: one place for what identifies a run: the pipeline records these in clustering_metrics.csv and the comparison
@@ -303,11 +317,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("k", "k"),
     Setting("seed", "seed"),
     Setting("label_col", "label_col"),
+    # the detector(s) that filled `language` from the lyrics when label_col or cond_col is language (circular for
+    # lyrics features); shown in every comparison where any run has it
+    Setting("label_from_lyrics", "label_from_lyrics", flag=True),
     Setting("latent_dim", "model.latent_dim"),
     Setting("beta", "model.beta"),
     Setting("cond_col", "model.cond_col"),
 )
 SETTING_NAMES = tuple(setting.name for setting in SETTINGS)
+FLAG_SETTINGS = tuple(setting.name for setting in SETTINGS if setting.flag)
 
 
 def settings_of(cfg: DictConfig | None, choices: dict[str, Any] | None = None, **resolved: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig, open_dict
 
 from musiclust.config import is_debug_run, settings_of, validate
+from musiclust.data.language import lyrics_derived
 from musiclust.data.songs import load_songs, report_skips
 from musiclust.features.base import features_for
 from musiclust.layout import is_rank_zero
@@ -71,7 +72,9 @@ def run_experiment(cfg: DictConfig) -> RunResult | None:
         "feature_seconds": round(feature_seconds, 3), "total_seconds": round(time.perf_counter() - start, 3),
     }
     result = RunResult(
-        run_dir=run_dir, settings=settings_of(cfg, k=clustering.k, normalization=datamodule.normalizer.describe()),
+        run_dir=run_dir, settings=settings_of(cfg, k=clustering.k, normalization=datamodule.normalizer.describe(),
+                                              label_from_lyrics=lyrics_derived(songs.manifest, [
+                                                  songs.label_col, cfg.model.get("cond_col")])),
         ids=features.ids, z=z, clusters=clusters, manifest=songs.manifest, metrics=metrics, datamodule=datamodule,
         model=model, loggers=list(trainer.loggers), step=int(trainer.global_step),
         plot_columns=list(cfg.get("plot_columns") or []), debug=is_debug_run(cfg),

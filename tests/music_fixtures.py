@@ -42,7 +42,7 @@ def text_as_audio(path: Path) -> Path:
 
 
 def make_music_folder(root: Path, per_genre: int = 6, genres=("rock", "folk", "ambient")) -> dict[str, list[str]]:
-    """``root/{genre}/*.{wav,flac,mp3,ogg}`` with lyrics sidecars (rock English, folk Bangla, ambient none)
+    """``root/{genre}/*.{wav,flac,mp3,ogg}`` with lyrics sidecars (rock en, folk bn, ambient none)
     plus three broken files. Returns the ids of the good and the broken songs."""
     suffixes = list(FORMATS)
     good, broken = [], []
@@ -51,7 +51,7 @@ def make_music_folder(root: Path, per_genre: int = 6, genres=("rock", "folk", "a
             song = root / genre / f"{genre}_{i:02d}{suffixes[i % len(suffixes)]}"
             write_song(song, genre, seed=100 * g + i)
             if genre != "ambient":
-                language = "English" if genre == "rock" else "Bangla"
+                language = "en" if genre == "rock" else "bn"
                 song.with_suffix(".txt").write_text(lyrics_for(genre, language, i), encoding="utf-8")
             good.append(f"{genre}/{song.stem}")
     truncate(write_song(root / "rock" / "cut_short.wav", "rock", seed=999))
@@ -91,7 +91,7 @@ def make_jamendo(root: Path, languages=("English", "German"), audio_languages=("
         if language in lyrics_languages:
             lyrics = root / "lyrics" / f"{stem}.txt"
             lyrics.parent.mkdir(parents=True, exist_ok=True)
-            words = WORDS["English"]["common"] if language == "English" else ["ich", "du", "liebe", "nacht"]
+            words = WORDS["en"]["common"] if language == "English" else ["ich", "du", "liebe", "nacht"]
             lyrics.write_text(" ".join(words[(i + j) % len(words)] for j in range(12)), encoding="utf-8")
         if language in audio_languages:
             write_song(root / "subsets" / codes[language] / "mp3" / f"{stem}.mp3",

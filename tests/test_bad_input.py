@@ -57,7 +57,7 @@ def messy_folder(tmp_path_factory) -> Path:
     """13 files: 10 good songs with lyrics, one same song in two formats, one cp1252 sidecar, one without lyrics."""
     root = tmp_path_factory.mktemp("messy")
     for i in range(10):
-        genre, language = ("rock", "English") if i % 2 else ("folk", "Bangla")
+        genre, language = ("rock", "en") if i % 2 else ("folk", "bn")
         song = write_song(root / genre / f"s{i}.wav", genre, seed=i, seconds=0.5)
         song.with_suffix(".txt").write_text(lyrics_for(genre, language, i), encoding="utf-8")
     write_song(root / "rock" / "s1.flac", "rock", seed=1, seconds=0.5)  # s1 again: a duplicate id

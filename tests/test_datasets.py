@@ -53,11 +53,11 @@ def test_folder_reads_sidecars_labels_and_languages(music):
     assert manifest.loc["rock/rock_02", "genre"] == "rock"
     assert manifest.loc["rock/rock_02", "audio_path"] == str((root / "rock" / "rock_02.mp3").resolve())
     assert manifest.loc["folk/folk_00", "lyrics"] == (root / "folk" / "folk_00.txt").read_text(encoding="utf-8")
-    assert manifest.loc["rock/rock_00", "language"] == "Latin"
-    assert manifest.loc["folk/folk_01", "language"] == "Bengali"
+    assert manifest.loc["rock/rock_00", "language"] == "en"  # lingua, from the sidecar lyrics
+    assert manifest.loc["folk/folk_01", "language"] == "bn"
     assert pd.isna(manifest.loc["ambient/ambient_00", "lyrics"])
     assert manifest.loc["ambient/ambient_00", "language_source"] == "none"
-    assert manifest.loc["folk/folk_01", "language_source"] == "script"
+    assert manifest.loc["folk/folk_01", "language_source"] == "lingua"
 
 
 def test_flat_folder_has_no_label_column(tmp_path):
@@ -103,7 +103,7 @@ def test_manifest_maps_columns_and_resolves_paths_against_the_csv_folder(tmp_pat
     assert manifest["audio_path"].tolist()[:2] == [str((audio / "x.wav").resolve()), str(elsewhere.resolve())]
     assert pd.isna(manifest["audio_path"][2])
     assert manifest["lyrics"].tolist() == ["hello", "আমি", "bonjour"]
-    assert manifest["language"].tolist() == ["en", "Bengali", "fr"]
+    assert manifest["language"].tolist() == ["en", "bn", "fr"]  # "আমি": Bengali script, one language of it
     assert dataset.skipped.empty
 
 

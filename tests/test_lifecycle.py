@@ -26,7 +26,7 @@ def lyrics_manifest(path: Path, blank_genre: tuple[int, ...] = ()) -> Path:
     """16 songs, English and Bangla lyrics, a genre column left blank for the songs in ``blank_genre``."""
     rows = []
     for i in range(16):
-        genre, language = ("rock", "English") if i % 2 else ("folk", "Bangla")
+        genre, language = ("rock", "en") if i % 2 else ("folk", "bn")
         rows.append({"id": f"s{i:02d}", "lyrics": lyrics_for(genre, language, i),
                      "genre": "" if i in blank_genre else genre})
     pd.DataFrame(rows).to_csv(path, index=False)

@@ -83,11 +83,13 @@ def test_fill_language_keeps_given_values_and_reports_its_source(caplog):
         "language": ["English", None, "", None, "Bangla"],
     })
     with caplog.at_level("INFO", logger="musiclust.data.language"):
-        out = fill_language(frame, "lyrics")
+        out = fill_language(frame, "lyrics", detector="script")
     assert out["language"].tolist()[:3] == ["English", "Bengali", "Latin"]
     assert pd.isna(out["language"][3]) and out["language"][4] == "Bangla"
     assert out["language_source"].tolist() == ["manifest", "script", "script", "none", "manifest"]
-    assert "2 detected from the lyrics' script (Bengali 1, Latin 1), 1 undetermined" in caplog.text
+    assert out["language_confidence"].iloc[1:3].tolist() == [1.0, 1.0]  # the script's share of letters
+    assert out["language_confidence"].iloc[[0, 3, 4]].isna().all()
+    assert "2 detected from the lyrics by script (Bengali 1, Latin 1), 1 undetermined" in caplog.text
 
 
 def test_read_lyrics_file_accepts_utf8_and_boms_rejects_other_encodings(tmp_path):
@@ -108,13 +110,13 @@ def test_dataset_option_adds_lyrics_clean_and_tfidf_uses_it(tmp_path):
     plain = ["love you tonight baby", "rain on the river road", "আমি তোমাকে ভালোবাসি", "নদী বৃষ্টি পথ আলো"]
     noisy = [f"[Verse 1]\n[00:0{i}.00]{t}!!! https://lyrics.example.com/{i}" for i, t in enumerate(plain)]
     pd.DataFrame({"id": list("abcd"), "lyrics": noisy}).to_csv(csv, index=False)
-    manifest = ManifestDataset(str(csv), audio_col=None, clean_lyrics=True).load()
+    manifest = ManifestDataset(str(csv), audio_col=None, clean_lyrics=True, language_detector="script").load()
     assert manifest[CLEAN_LYRICS].tolist() == plain
     assert manifest["language"].tolist() == ["Latin", "Latin", "Bengali", "Bengali"]
     cleaned = LyricsTfidf(min_df=1).compute(manifest).values
     reference = LyricsTfidf(min_df=1).compute(pd.DataFrame({"id": list("abcd"), "lyrics": plain})).values
     np.testing.assert_allclose(cleaned, reference, atol=1e-6)
-    raw = ManifestDataset(str(csv), audio_col=None, detect_language=False).load()
+    raw = ManifestDataset(str(csv), audio_col=None, language_detector="none").load()
     assert CLEAN_LYRICS not in raw.columns and "language" not in raw.columns
     with pytest.raises(ConfigError, match=r"dataset.language_threshold=0.3: .* between 0.5 and 1.0"):
         ManifestDataset(str(csv), language_threshold=0.3)
@@ -127,8 +129,16 @@ def test_clean_lyrics_command_writes_a_new_csv(tmp_path, capsys):
     assert data_main(["clean-lyrics", str(csv), "--column", "text"]) == 0
     out = pd.read_csv(tmp_path / "songs.clean.csv", dtype=str, keep_default_na=False)
     assert out[CLEAN_LYRICS].tolist() == ["Hello", clean_lyrics(BANGLA), ""]
+    assert out["language"].tolist() == ["English", "bn", ""]  # lingua by default
+    assert out["language_source"].tolist() == ["manifest", "lingua", "none"]
+    assert "1 empty after cleaning" in capsys.readouterr().out
+    assert data_main(["clean-lyrics", str(csv), "--column", "text", "--language-detector", "script",
+                      "--out", str(tmp_path / "script.csv")]) == 0
+    out = pd.read_csv(tmp_path / "script.csv", dtype=str, keep_default_na=False)
     assert out["language"].tolist() == ["English", "Bengali", ""]
     assert out["language_source"].tolist() == ["manifest", "script", "none"]
-    assert "1 empty after cleaning" in capsys.readouterr().out
+    capsys.readouterr()
+    assert data_main(["clean-lyrics", str(csv), "--column", "text", "--candidates", "en", "xx"]) == 2
+    assert "--candidates=['en', 'xx']: xx not among lingua's languages" in capsys.readouterr().err
     assert data_main(["clean-lyrics", str(csv)]) == 2  # no 'lyrics' column
     assert "no column 'lyrics'" in capsys.readouterr().err

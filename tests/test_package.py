@@ -102,7 +102,7 @@ def test_the_commands_print_musiclusts_version(command):
 # ---------------------------------------------------------------------------------------------- users' configs
 def _songs_csv(path: Path) -> Path:
     rows = [{"track": f"s{i:02d}", "text": lyrics_for(genre, language, i), "genre": genre, "language": language}
-            for i, (genre, language) in enumerate([("rock", "English"), ("folk", "Bangla")] * 8)]
+            for i, (genre, language) in enumerate([("rock", "en"), ("folk", "bn")] * 8)]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 

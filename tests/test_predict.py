@@ -198,10 +198,10 @@ def test_recomputing_a_run_clears_its_learned_parts_and_predictions(demo_root, s
 
 
 def test_a_cvaes_new_songs_with_a_value_it_never_saw_are_skipped():
-    learned = SimpleNamespace(meta={"conditions": {"column": "language", "categories": ["Bangla", "English"]}})
+    learned = SimpleNamespace(meta={"conditions": {"column": "language", "categories": ["bn", "en"]}})
     features = FeatureSet(np.arange(6, dtype=np.float32).reshape(3, 2), ["a", "b", "c"])
-    manifest = pd.DataFrame({"id": ["a", "b", "c"], "language": ["English", "French", "Bangla"]})
+    manifest = pd.DataFrame({"id": ["a", "b", "c"], "language": ["en", "fr", "bn"]})
     features, manifest, conditions, skipped = conditioned(learned, features, manifest)
     assert features.ids.tolist() == ["a", "c"] and manifest["id"].tolist() == ["a", "c"]
     assert conditions.tolist() == [[0, 1], [1, 0]]
-    assert skipped["id"].tolist() == ["b"] and "language='French'" in skipped["reason"][0]
+    assert skipped["id"].tolist() == ["b"] and "language='fr'" in skipped["reason"][0]

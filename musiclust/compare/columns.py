@@ -9,7 +9,7 @@ import pandas as pd
 
 from musiclust.clustering.objectives import EXTERNAL_METRICS
 from musiclust.compare.runs import STATUS_COLUMNS
-from musiclust.config import SETTING_NAMES
+from musiclust.config import FLAG_SETTINGS, SETTING_NAMES
 from musiclust.errors import ConfigError, DataError
 
 #: metrics where smaller is better (sorting and "best" picks)
@@ -58,13 +58,17 @@ def info_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def varying_settings(frame: pd.DataFrame) -> list[str]:
-    """Setting columns whose values are not all the same."""
-    return [c for c in setting_columns(frame) if frame[c].astype(str).nunique(dropna=False) > 1]
+    """Setting columns whose values are not all the same, and flags (caveats such as ``label_from_lyrics``) that
+    any run has."""
+    flagged = [c for c in FLAG_SETTINGS if c in frame.columns and (frame[c].fillna("").astype(str) != "").any()]
+    varying = [c for c in setting_columns(frame) if frame[c].astype(str).nunique(dropna=False) > 1]
+    return [*varying, *(c for c in flagged if c not in varying)]
 
 
-def default_group_by(frame: pd.DataFrame) -> list[str]:
-    """The cell of a run: every varying setting except the seed."""
-    return [c for c in varying_settings(frame) if c != "seed"]
+def default_group_by(frame: pd.DataFrame, group_by: Sequence[str] = ()) -> list[str]:
+    """The cell of a run: ``group_by``, else every varying setting except the seed; flags any run has join it."""
+    chosen = list(group_by) or [c for c in varying_settings(frame) if c != "seed"]
+    return [*chosen, *(c for c in varying_settings(frame) if c in FLAG_SETTINGS and c not in chosen)]
 
 
 def check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -82,7 +82,7 @@ def compare(
     check_columns(runs, [metric], "--metric")
     if metric not in metrics:
         metrics.append(metric)
-    plot_group_by = default_group_by(runs) if not group_by else list(group_by)
+    plot_group_by = default_group_by(runs, group_by or ())
     summary = summarize(runs, plot_group_by, metrics)
     metrics = [metric, *(m for m in metrics if m != metric)]  # the sort metric first, right after the settings
     if group_by is None:

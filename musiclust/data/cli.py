@@ -59,15 +59,18 @@ def _jamendo(parser: argparse.ArgumentParser):
     return run
 
 
-@command("clean-lyrics", "add lyrics_clean (and language from the script) to a manifest CSV")
+@command("clean-lyrics", "add lyrics_clean (and the language detected from the lyrics) to a manifest CSV")
 def _clean_lyrics(parser: argparse.ArgumentParser):
     parser.add_argument("manifest", help="CSV with a lyrics column")
     parser.add_argument("--out", default=None, help="output CSV (default: <manifest>.clean.csv next to it)")
     parser.add_argument("--column", default="lyrics", help="column holding the lyrics (default: lyrics)")
-    parser.add_argument("--detect-language", action=argparse.BooleanOptionalAction, default=True,
-                        help="fill missing `language` values from the lyrics' script (default: on)")
+    parser.add_argument("--language-detector", choices=["lingua", "script", "none"], default="lingua",
+                        help="fill missing `language` values from the lyrics: lingua (ISO 639-1 codes), script "
+                             "(the writing system: Latin / Bengali / other) or none (default: lingua)")
+    parser.add_argument("--candidates", nargs="+", default=None, metavar="CODE",
+                        help="lingua's languages as ISO 639-1 codes, or all (default: en bn de it fr es la pt nl hi)")
     parser.add_argument("--threshold", type=float, default=0.6,
-                        help="share of letters the dominant script needs (default: 0.6)")
+                        help="share the dominant language (lingua) or script needs; below it: mixed (default: 0.6)")
 
     def run(args: argparse.Namespace) -> str:
         from pathlib import Path
@@ -75,7 +78,7 @@ def _clean_lyrics(parser: argparse.ArgumentParser):
         import pandas as pd
 
         from musiclust.columns import CLEAN_LYRICS, LANGUAGE_SOURCE
-        from musiclust.data.language import fill_language
+        from musiclust.data.language import NONE, candidate_codes, fill_language
         from musiclust.data.lyrics import add_clean_lyrics
         from musiclust.errors import DataError
         from musiclust.io import write_csv
@@ -92,8 +95,11 @@ def _clean_lyrics(parser: argparse.ArgumentParser):
                             "Name the lyrics column with --column.")
         frame = add_clean_lyrics(frame, args.column)
         summary = f"{(frame[CLEAN_LYRICS] == '').sum()} empty after cleaning"
-        if args.detect_language:
-            frame = fill_language(frame, CLEAN_LYRICS, args.threshold)
+        if args.language_detector != NONE:
+            candidates = args.candidates[0] if args.candidates and len(args.candidates) == 1 else args.candidates
+            if args.language_detector == "lingua":
+                candidates = candidate_codes(candidates, "--candidates")
+            frame = fill_language(frame, CLEAN_LYRICS, args.threshold, args.language_detector, candidates)
             sources = frame[LANGUAGE_SOURCE].value_counts()
             summary += ", language from " + ", ".join(f"{source}: {n}" for source, n in sources.items())
         out = Path(args.out) if args.out else source.with_name(f"{source.stem}.clean.csv")

@@ -45,10 +45,13 @@ GENRES: dict[str, GenreStyle] = {
     "classical": GenreStyle((65, 100), (62, 84), 9, 1.3, 0.0, 0.0, 0.0, 0.35, 1.0, 0.25),
 }
 
-LANGUAGES = ("English", "Bangla")
+#: bump when what generate_demo writes changes, so that demo sets generated before are generated again
+DEMO_VERSION = 2
+#: the lyrics' languages, as ISO 639-1 codes (the codes language detection writes): English, Bangla
+LANGUAGES = ("en", "bn")
 
 WORDS = {
-    "English": {
+    "en": {
         "common": "i you love heart night day dream eyes road light rain flower wind time life home "
         "sky river song fire soul hold never always come go feel".split(),
         "ambient": "quiet calm cloud wave drift slow breathe still".split(),
@@ -58,7 +61,7 @@ WORDS = {
         "hiphop": "street money truth fight hustle block crew grind".split(),
         "classical": "raga melody harp dawn sonata grace chorus hymn".split(),
     },
-    "Bangla": {
+    "bn": {
         "common": "আমি তুমি ভালোবাসা মন রাত দিন স্বপ্ন চোখ পথ আলো বৃষ্টি ফুল বাতাস সময় জীবন ঘর "
         "আকাশ নদী গান আগুন প্রাণ ধরো কখনো সবসময় এসো যাও".split(),
         "ambient": "শান্ত নীরব মেঘ ঢেউ ধীরে নিঃশ্বাস স্থির ছায়া".split(),
@@ -176,7 +179,7 @@ def generate_demo(
         )
     manifest = out_dir / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
-    params = {"n_songs": n_songs, "seed": seed, "sr": sr, "duration": duration}
+    params = {"n_songs": n_songs, "seed": seed, "sr": sr, "duration": duration, "version": DEMO_VERSION}
     (out_dir / "demo.json").write_text(json.dumps(params), encoding="utf-8")
     return manifest
 
@@ -198,7 +201,7 @@ class DemoDataset(Dataset):
         manifest = self.root / "manifest.csv"
         stamp = self.root / "demo.json"
         current = json.loads(stamp.read_text()) if stamp.exists() else None
-        if not manifest.exists() or current != self.params:
+        if not manifest.exists() or current != {**self.params, "version": DEMO_VERSION}:
             log.info("Generating the demo dataset (%d songs) in %s", self.params["n_songs"], self.root)
             generate_demo(self.root, **self.params)
         frame = pd.read_csv(manifest)

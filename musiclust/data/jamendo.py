@@ -172,7 +172,7 @@ def download_jamendo(
         patterns = [METADATA_FILE, *(glob.escape(f"lyrics/{stem}.txt") for stem in stems),
                     *(f"subsets/{code}/mp3/*.mp3" for code in codes)]
         huggingface_hub.snapshot_download(repo_id, allow_patterns=patterns, **common)
-    loaded = JamendoDataset(str(out), language=language, detect_language=False)
+    loaded = JamendoDataset(str(out), language=language, language_detector="none")
     audio = loaded.audio_index()
     have = int(sum(name.strip() in audio for name in frame["Filepath"]))
     if have == 0:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from musiclust.columns import AUDIO, CLEAN_LYRICS, ID, LYRICS, skip_frame
-from musiclust.data.language import fill_language
+from musiclust.data.language import DEFAULT_CANDIDATES, LINGUA, NONE, candidate_codes, check_detector, fill_language
 from musiclust.data.lyrics import add_clean_lyrics
 from musiclust.errors import ConfigError, DataError
 
@@ -23,8 +23,9 @@ class Dataset:
     """Base class: subclasses implement :meth:`read`; :meth:`load` adds the steps every dataset shares.
 
     Shared options: ``label_columns`` (must exist; used for plots and comparisons), ``clean_lyrics``
-    (add ``lyrics_clean``), ``detect_language`` (fill missing ``language`` from the lyrics' script,
-    with ``language_threshold`` the share of letters the dominant script needs).
+    (add ``lyrics_clean``), ``language_detector`` (fill missing ``language`` from the lyrics: ``lingua``, ISO 639-1
+    codes among ``language_candidates``; ``script``, the writing system; ``none``), with ``language_threshold`` the
+    share the dominant language or script needs (below it: ``mixed``), see :mod:`musiclust.data.language`.
     Per-item problems found while reading (duplicate ids, unreadable lyrics files) are not errors:
     those rows are left out and listed in :attr:`skipped`, which the pipeline adds to ``skipped.csv``.
     """
@@ -32,22 +33,25 @@ class Dataset:
     #: label columns the dataset knows about (used for plots and comparisons)
     label_columns: list[str] = []
     clean_lyrics: bool = False
-    detect_language: bool = True
+    language_detector: str = LINGUA
     language_threshold: float = 0.6
 
     def __init__(
-        self, label_columns: list[str] | None = None, clean_lyrics: bool = False, detect_language: bool = True,
-        language_threshold: float = 0.6,
+        self, label_columns: list[str] | None = None, clean_lyrics: bool = False, language_detector: str = LINGUA,
+        language_threshold: float = 0.6, language_candidates: str | list[str] | None = None,
     ) -> None:
         if label_columns is not None:
             self.label_columns = list(label_columns)
         if not 0.5 <= float(language_threshold) <= 1.0:
             raise ConfigError(
-                f"dataset.language_threshold={language_threshold}: the dominant script's share of letters, "
-                "between 0.5 and 1.0."
+                f"dataset.language_threshold={language_threshold}: the share the dominant language (or script) "
+                "needs, between 0.5 and 1.0."
             )
-        self.clean_lyrics, self.detect_language = bool(clean_lyrics), bool(detect_language)
+        self.clean_lyrics, self.language_detector = bool(clean_lyrics), check_detector(str(language_detector))
         self.language_threshold = float(language_threshold)
+        self.language_candidates = DEFAULT_CANDIDATES if language_candidates is None else language_candidates
+        if self.language_detector == LINGUA:  # a typo in a code answers before any work
+            self.language_candidates = candidate_codes(self.language_candidates)
         self._skips: list[tuple[str, str]] = []
 
     @property
@@ -83,18 +87,20 @@ class Dataset:
             raise DataError(
                 f"{self.source}: none of the {len(self._skips)} items is usable (first: {song_id}: {reason})."
             )
-        missing = [c for c in self.label_columns if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"dataset.label_columns: {missing} not in {self.source} (columns: {', '.join(map(str, frame.columns))}"
-                "). Set dataset.label_columns=[...] to existing columns, or [] (and label_col=null) for none."
-            )
+        read_columns = ", ".join(map(str, frame.columns))
         if LYRICS in frame.columns:
             if self.clean_lyrics:
                 frame = add_clean_lyrics(frame)
-            if self.detect_language:
+            if self.language_detector != NONE:
                 text = CLEAN_LYRICS if CLEAN_LYRICS in frame.columns else LYRICS
-                frame = fill_language(frame, text, self.language_threshold)
+                frame = fill_language(frame, text, self.language_threshold, self.language_detector,
+                                      self.language_candidates)
+        missing = [c for c in self.label_columns if c not in frame.columns]  # `language` may come from the lyrics
+        if missing:
+            raise DataError(
+                f"dataset.label_columns: {missing} not in {self.source} (columns: {read_columns}"
+                "). Set dataset.label_columns=[...] to existing columns, or [] (and label_col=null) for none."
+            )
         if self._skips:  # the pipeline reports them with the feature skips, in one line
             log.debug("%s: left out %d rows: %s", self.source, len(self._skips), self._skips)
         return frame

@@ -162,6 +162,11 @@ class MusicDataModule(pl.LightningDataModule):
                           persistent_workers=shuffle and self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
+        if getattr(getattr(self.trainer, "lightning_module", None), "needs_pairs", False):
+            from musiclust.training.pairs import song_pair_loader  # contrastive models: two rows of each song
+
+            return song_pair_loader(self.features, self.conditions, self.offsets, self.batch_size, seed=self.seed,
+                                    num_workers=self.num_workers)
         return self._loader(self.batch_size, shuffle=True)
 
     def predict_dataloader(self) -> DataLoader:
