@@ -10,6 +10,8 @@ cut into lyrics-sized documents of a few lines, labelled by the language of thei
 
     python -m benchmarks.real_recordings build --out /work/data/real        # manifests (no audio is copied)
     python -m benchmarks.real_recordings run --out /work/data/real          # the sweeps, then the comparison
+    python -m benchmarks.real_recordings run --only embed_vs_source --lyrics-model DIR   # lyrics_embed with a local
+                                                                            # sentence-transformers model
 
 Nothing here is part of the test suite: it needs those packages and about an hour of CPU.
 """
@@ -147,7 +149,7 @@ def musiclust(args: list[str], cwd: Path) -> None:
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
 
 
-def run(out: Path, only: list[str] | None, n_jobs: int) -> None:
+def run(out: Path, only: list[str] | None, n_jobs: int, lyrics_model: Path | None = None) -> None:
     runs = out / "runs"
     common = ["hydra/job_logging=disabled", "trainer.enable_progress_bar=false", f"paths.cache_dir={out / 'cache'}",
               "~outputs.projections", f"seed={SEEDS}", "resume=true"]
@@ -155,12 +157,16 @@ def run(out: Path, only: list[str] | None, n_jobs: int) -> None:
              "dataset.label_columns=[source]", "label_col=source", "k=3", f"feature.n_jobs={n_jobs}"]
     lyrics = ["dataset=manifest", f"dataset.path={out / 'lyrics.csv'}", "dataset.audio_col=null",
               "dataset.label_columns=[source_language,language]", "plot_columns=[source_language]"]
-    for name, overrides in {**AUDIO_OPTIONS, **LYRICS_OPTIONS}.items():
+    lyrics_options = dict(LYRICS_OPTIONS)
+    if lyrics_model is not None:  # a model directory on this machine (runs never download)
+        lyrics_options["embed_vs_source"] = ["feature=lyrics_embed", f"feature.model={lyrics_model}", "model=pca",
+                                             "label_col=source_language", "k=6"]
+    for name, overrides in {**AUDIO_OPTIONS, **lyrics_options}.items():
         if only and name not in only:
             continue
         base = audio if name in AUDIO_OPTIONS else lyrics
         musiclust([*base, *overrides, *common, f"hydra.sweep.dir={runs / name}"], cwd=out)
-    for group, names in (("audio", AUDIO_OPTIONS), ("lyrics", LYRICS_OPTIONS)):
+    for group, names in (("audio", AUDIO_OPTIONS), ("lyrics", lyrics_options)):
         dirs = [str(runs / name) for name in names if (runs / name).is_dir()]
         if not dirs:
             continue
@@ -197,11 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/work/data/real"))
     parser.add_argument("--only", nargs="*", default=None, help="options to run (default: all)")
     parser.add_argument("--n-jobs", type=int, default=1, help="feature extraction processes (default: 1)")
+    parser.add_argument("--lyrics-model", type=Path, default=None,
+                        help="a local sentence-transformers model directory: adds lyrics_embed (embed_vs_source)")
     args = parser.parse_args(argv)
     if args.step == "build":
         build(args.out)
     elif args.step == "run":
-        run(args.out, args.only, args.n_jobs)
+        run(args.out, args.only, args.n_jobs, args.lyrics_model)
     else:
         lingua_accuracy(args.out)
     return 0
