@@ -302,6 +302,15 @@ def test_printed_table_fits_120_columns_with_the_sort_metric_first(wide_runs, ca
     assert any(line.startswith("not shown to fit 120 columns:") for line in lines)
 
 
+def test_every_printed_row_fits_120_columns_not_only_the_header(wide_runs, capsys):
+    for run in sorted(wide_runs.iterdir()):  # run names far longer than the "run" header
+        run.rename(wide_runs / f"{'a_long_run_directory_name_' * 2}{run.name}")
+    assert main([str(wide_runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    assert lines[0].split()[7] == "nmi"  # the sort metric stays
+
+
 def test_columns_asks_for_more(wide_runs, capsys):
     assert main([str(wide_runs), "--columns", "kl_per_dim", "run_dir", "--metrics", "nmi"]) == 0
     header = capsys.readouterr().out.splitlines()[0].split()

@@ -258,18 +258,21 @@ def terminal_table(comparison: Comparison, width: int = 120, columns: Sequence[s
                           f"Available: {', '.join(map(str, shown_all.columns))}, or all.")
     if "debug" in shown_all.columns:  # --include-debug: which rows are trial runs
         status.append("debug")
+    fixed = [*settings, *metrics[:1], *extra, *status]
+    optional = metrics[1:]  # left out from the last while the table is too wide
     if not grouped and "run_dir" in table and "run" not in shown_all.columns:
         shown_all = shown_all.assign(run=short_run_names(table["run_dir"]))
-        extra.append("run")
-    fixed = [*settings, *metrics[:1], *extra, *status, *asked]
-    optional = metrics[1:]
-    chosen = list(dict.fromkeys(fixed + optional))
+        optional.insert(0, "run")  # after the sort metric; left out only once no other metric is left
+    chosen = list(dict.fromkeys(fixed + optional + asked))
     headers = short_headers(chosen, settings)
     dropped: list[str] = []
-    while optional and len(format_table(shown_all[chosen].rename(columns=headers), numeric_of(numeric, headers))[0]
-                           ) > width and not asked:
+
+    def widest(columns: list[str]) -> int:
+        return max(map(len, format_table(shown_all[columns].rename(columns=headers), numeric_of(numeric, headers))))
+
+    while optional and widest(chosen) > width and not asked:
         dropped.insert(0, optional.pop())
-        chosen = list(dict.fromkeys(fixed + optional))
+        chosen = list(dict.fromkeys(fixed + optional + asked))
     lines = format_table(shown_all[chosen].rename(columns=headers), numeric_of(numeric, headers))
     notes = []
     if renamed := [f"{headers[c]} = {c}" for c in chosen if headers.get(c, c) != c]:
