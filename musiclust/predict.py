@@ -45,6 +45,8 @@ PREDICTION_FILE = "prediction.json"
 OVERRIDABLE = ("dataset", "paths", "cache")
 #: the packages whose classes a saved config may name in a ``_target_``
 TRUSTED_TARGETS = ("musiclust.", "torch.optim.")
+#: where predict computes the new songs' features, whatever the run used
+LOCAL_EXECUTOR = "musiclust.features.executors.LocalExecutor"
 
 
 # -- the run dir ------------------------------------------------------------------------------------------------
@@ -110,6 +112,9 @@ def compose_prediction_config(saved: DictConfig, overrides: list[str], out_dir: 
             else:
                 OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True, force_add=True)
         cfg.paths.output_dir = str(out_dir)
+        # the new songs' features are computed here (the features' executor interpolates this node): never on a
+        # cluster the run dir names, whose client would unpickle what comes back
+        cfg.executor = {"name": "local", "_target_": LOCAL_EXECUTOR}
         if isinstance(k, int):
             cfg.k = k
     return cfg
@@ -122,7 +127,7 @@ def check_targets(cfg: DictConfig) -> None:
 
     from musiclust.data.manifest import Dataset
     from musiclust.features.base import FeatureExtractor
-    from musiclust.features.executors import DaskExecutor, LocalExecutor
+    from musiclust.features.executors import LocalExecutor
     from musiclust.models.backbones import Backbone
     from musiclust.models.base import EmbeddingModel
 
@@ -159,8 +164,8 @@ def check_targets(cfg: DictConfig) -> None:
                 import torch
 
                 bases = (torch.optim.Optimizer,)
-            else:  # a part of a feature (hybrid's audio/lyrics), or where it runs (its executor)
-                bases = (*kinds.values(), LocalExecutor, DaskExecutor)
+            else:  # a part of a feature (hybrid's audio/lyrics), or where it runs: here (see compose_prediction_config)
+                bases = (*kinds.values(), LocalExecutor)
             if not trusted(target, bases):
                 raise UnsafeRunError(
                     f"{where}._target_={target!r} in the run's .hydra/config.yaml is not a musiclust {group} class: "

@@ -25,7 +25,7 @@ from musiclust.errors import ConfigError, UnsafeRunError
 from musiclust.features.base import FeatureSet
 from musiclust.jobs import run_and_report
 from musiclust.layout import ASSIGNMENTS_FILE, DONE_FILE, LEARNED_DIR
-from musiclust.predict import conditioned, predict
+from musiclust.predict import check_targets, compose_prediction_config, conditioned, predict, saved_config
 from tests.conftest import ONE_THREAD_ENV, REPO, compose_config, tiny_overrides
 
 FAST = ["outputs.projections.methods=[]", "~outputs.distributions", "~outputs.reconstructions",
@@ -159,6 +159,26 @@ def test_a_config_target_outside_musiclust_is_refused(default_run, tmp_path):
     config.write_text(config.read_text().replace("_target_: musiclust.models.VAE", "_target_: os.system"))
     with pytest.raises(UnsafeRunError, match=r"model\._target_='os.system'"):
         predict(run_dir)
+
+
+DASK_AT_ANOTHER_HOST = "{_target_: musiclust.features.executors.DaskExecutor, address: 'tcp://elsewhere:8786'}"
+
+
+def test_a_feature_that_would_run_on_a_dask_cluster_named_by_the_run_dir_is_refused(default_run):
+    # a Dask client unpickles what the scheduler sends back: a run dir must not pick where predict computes
+    cfg = saved_config(default_run)
+    cfg.feature.executor = OmegaConf.create(DASK_AT_ANOTHER_HOST)
+    refused = r"feature\.executor\._target_='musiclust\.features\.executors\.DaskExecutor'"
+    with pytest.raises(UnsafeRunError, match=refused):
+        check_targets(cfg)
+
+
+def test_predict_extracts_on_this_machine_whatever_executor_the_run_used(default_run, tmp_path):
+    saved = saved_config(default_run)
+    saved.executor = OmegaConf.create(DASK_AT_ANOTHER_HOST)
+    cfg = compose_prediction_config(saved, [], tmp_path / "out", k=None)
+    assert cfg.feature.executor._target_ == "musiclust.features.executors.LocalExecutor"
+    check_targets(cfg)
 
 
 def test_overrides_beyond_the_songs_and_an_out_dir_inside_the_run_are_refused(default_run):
