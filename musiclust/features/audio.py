@@ -365,24 +365,26 @@ def worker_count(n_jobs: int, n_files: int, seconds_of_audio: float) -> int:
     return max(1, min(wanted, n_files, int(seconds_of_audio // AUDIO_SECONDS_PER_WORKER)))
 
 
+def _chunks(paths: list[str], slots: int) -> list[tuple[int, list[str]]]:
+    """(start row, paths) of contiguous chunks, four per slot (each is committed to the store as it comes)."""
+    size = max(1, min(MAX_CHUNK_FILES, math.ceil(len(paths) / (slots * 4))))
+    return [(start, paths[start : start + size]) for start in range(0, len(paths), size)]
+
+
 def _run_chunks(paths: list[str], features: Sequence[AudioFeature], workers: int,
-                executor: Any = None) -> Iterator[tuple[int, ChunkResult]]:
-    """(start row, result) per chunk of contiguous files, in completion order, on ``executor`` (default: worker
-    processes on this machine; one ``workers`` = in this process)."""
+                executor: Any) -> Iterator[tuple[int, ChunkResult]]:
+    """(start row, result) per chunk of contiguous files, in completion order, on ``executor`` (one ``workers``
+    on this machine's executor = in this process)."""
     from joblib import Parallel, delayed
 
-    executor = executor or LocalExecutor()
-    if workers == 1 and executor.sizes_pool:  # in this process, still in chunks: the store commits each one
-        size = max(1, min(MAX_CHUNK_FILES, math.ceil(len(paths) / 4)))
-        for start in range(0, len(paths), size):
-            yield start, _extract_chunk(paths[start : start + size], features)
+    if workers == 1 and executor.sizes_pool:
+        for start, chunk in _chunks(paths, 1):
+            yield start, _extract_chunk(chunk, features)
         return
     # the executor keeps its backend (loky's processes, a Dask client) open while the results come in
     with executor.parallel(workers) as slots:
-        size = max(1, min(MAX_CHUNK_FILES, math.ceil(len(paths) / (slots * 4))))
-        tasks = [(start, paths[start : start + size]) for start in range(0, len(paths), size)]
         yield from Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)(
-            delayed(_extract_task)(start, chunk, features) for start, chunk in tasks)
+            delayed(_extract_task)(start, chunk, features) for start, chunk in _chunks(paths, slots))
 
 
 def _compact_rows(array: np.ndarray, rows: np.ndarray, block: int = 4096) -> None:
@@ -459,8 +461,8 @@ def extract_audio(
     windows: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in features]  # windowed: per chunk start
     kept = np.zeros(n_files, dtype=bool)
     skipped: list[tuple[int, str]] = []
-    for start, (offsets, arrays, counts, skips) in audio_chunks(manifest, features, n_jobs, executor=executor,
-                                                                       progress=progress):
+    chunks = audio_chunks(manifest, features, n_jobs, executor=executor, progress=progress)
+    for start, (offsets, arrays, counts, skips) in chunks:
         rows = start + offsets
         for j, array in enumerate(arrays):
             if features[j].windowed:

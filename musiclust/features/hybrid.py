@@ -70,7 +70,7 @@ class HybridFeature(FeatureExtractor):
     ) -> None:
         # n_jobs and the executor say how to compute, not what comes out: keep them out of the nested configs (the
         # cache key)
-        executor = dict(audio).get("executor")
+        where = {"executor": dict(audio)["executor"]} if "executor" in dict(audio) else {}  # features that have one
         audio, lyrics = ({k: v for k, v in dict(part).items() if k not in AudioFeature.runtime_params}
                          for part in (audio, lyrics))
         super().__init__(
@@ -78,7 +78,7 @@ class HybridFeature(FeatureExtractor):
             audio_weight=float(audio_weight),
             lyrics_weight=float(lyrics_weight), svd_dims=int(svd_dims), seed=int(seed), n_jobs=n_jobs, **params,
         )
-        self.audio = build(audio, n_jobs=n_jobs, executor=executor)
+        self.audio = build(audio, n_jobs=n_jobs, **where)
         if not isinstance(self.audio, AudioFeature):
             raise ConfigError(
                 f"{_option(audio, 'audio')} is not an audio feature. Use one of "

@@ -337,8 +337,8 @@ class PretrainedAudio(PretrainedModel, AudioFeature):
         window_seconds: float | None = None, hop_seconds: float | None = None, max_windows: int | None = None,
         layer: int | None = None, duration: float | None = None, min_duration: float = 0.5,
         revision: str | None = None, allow_download: bool = False, trust_remote_code: bool = False,
-        device: str = "auto", batch_size: int = 16, n_jobs: int = 1, executor: Any = None,
-    ) -> None:  # executor (a hybrid's): unused, the model runs in this process
+        device: str = "auto", batch_size: int = 16, n_jobs: int = 1,
+    ) -> None:
 
         FeatureExtractor.__init__(
             self, model=model, kind=kind, pooling=pooling, window_seconds=window_seconds, hop_seconds=hop_seconds,
